@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from genrl_ros.data import dataset as dataset_module
 from genrl_ros.data.dataset import (
     EPISODES_FILE,
@@ -43,12 +42,20 @@ def test_dtypes_shapes_and_properties():
 def test_validation_errors_name_field_and_bound():
     good = synthetic_dataset(3, 5, None)
     kwargs = dict(
-        task=good.task, horizon=5, control_dt_s=0.02, joint_names=good.joint_names,
-        trajectories=good.trajectories, goals_xy=good.goals_xy,
-        final_object_pos=good.final_object_pos, rewards=good.rewards,
-        distance_m=good.distance_m, contact_steps=good.contact_steps,
-        contact_classes=good.contact_classes, unsafe_classes=good.unsafe_classes,
-        joint_limit_violation_steps=good.joint_limit_violation_steps, is_expert=good.is_expert,
+        task=good.task,
+        horizon=5,
+        control_dt_s=0.02,
+        joint_names=good.joint_names,
+        trajectories=good.trajectories,
+        goals_xy=good.goals_xy,
+        final_object_pos=good.final_object_pos,
+        rewards=good.rewards,
+        distance_m=good.distance_m,
+        contact_steps=good.contact_steps,
+        contact_classes=good.contact_classes,
+        unsafe_classes=good.unsafe_classes,
+        joint_limit_violation_steps=good.joint_limit_violation_steps,
+        is_expert=good.is_expert,
     )
     TrajectoryDataset(**kwargs)
     cases = [
@@ -59,7 +66,10 @@ def test_validation_errors_name_field_and_bound():
         ({"contact_steps": np.zeros((3, 4))}, "contact_steps has dtype float64"),
         ({"unsafe_classes": ("lava",)}, r"unsafe_classes \['lava'\] are not in contact_classes"),
         ({"control_dt_s": 0.0}, "control_dt_s is 0.0"),
-        ({"joint_velocities": np.zeros((3, 5, 7))}, "joint_velocities given without joint_positions"),
+        (
+            {"joint_velocities": np.zeros((3, 5, 7))},
+            "joint_velocities given without joint_positions",
+        ),
         ({"joint_positions": np.zeros((3, 4, 7))}, r"S=4 steps, expected S >= horizon 5"),
         ({"metadata": {"x": float("nan")}}, "metadata must be JSON-serializable"),
         ({"is_expert": np.array([0.5, 1, 0])}, "is_expert has dtype float64"),
@@ -266,7 +276,9 @@ def test_expectations(tmp_path):
 def test_unknown_versions_and_formats(tmp_path):
     target = synthetic_dataset(2, 4, None).save(tmp_path / "demos")
     _rewrite(target, format_version=2)
-    with pytest.raises(DatasetError, match="format_version 2 is newer than the supported version 1"):
+    with pytest.raises(
+        DatasetError, match="format_version 2 is newer than the supported version 1"
+    ):
         TrajectoryDataset.load(target)
     _rewrite(target, format_version="1")
     with pytest.raises(DatasetError, match="unknown format_version '1'"):

@@ -15,8 +15,9 @@ is not a point.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class MessageTypes:
     PointStamped: type
 
     @classmethod
-    def from_typestore(cls, typestore: Any) -> "MessageTypes":
+    def from_typestore(cls, typestore: Any) -> MessageTypes:
         """Classes of a ``rosbags`` typestore, e.g. ``get_typestore(Stores.ROS2_JAZZY)``."""
         types = typestore.types
         return cls(
@@ -61,7 +62,7 @@ class MessageTypes:
         )
 
     @classmethod
-    def from_rclpy(cls) -> "MessageTypes":
+    def from_rclpy(cls) -> MessageTypes:
         """rclpy's generated classes (imports the ROS message packages; needs a sourced ROS)."""
         from builtin_interfaces.msg import Duration, Time  # noqa: PLC0415
         from geometry_msgs.msg import Point, PointStamped  # noqa: PLC0415
@@ -86,7 +87,9 @@ class MessageTypes:
 
 def _split_ns(ns: int, field: str, *, allow_negative: bool) -> tuple[int, int]:
     if isinstance(ns, (bool, np.bool_)) or not isinstance(ns, (int, np.integer)):
-        raise MessageConversionError(f"{field} must be an integer number of nanoseconds, got {ns!r}")
+        raise MessageConversionError(
+            f"{field} must be an integer number of nanoseconds, got {ns!r}"
+        )
     ns = int(ns)
     if ns < 0 and not allow_negative:
         raise MessageConversionError(f"{field} is {ns} ns, must be >= 0")
@@ -391,7 +394,7 @@ def goal_from_msg(msg: Any) -> np.ndarray:
     """Goal (3,) float64 xyz in metres from a geometry_msgs/PointStamped."""
     point = msg.point
     values = np.array([point.x, point.y, point.z], dtype=np.float64)
-    for axis, value in zip("xyz", values):
+    for axis, value in zip("xyz", values, strict=True):
         if not np.isfinite(value):
             raise MessageConversionError(f"PointStamped.point.{axis} is {value}, must be finite")
     return values

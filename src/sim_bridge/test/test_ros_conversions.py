@@ -78,7 +78,9 @@ def test_time_from_start_exact_78_steps():
     assert (last.sec, last.nanosec) == (1, 560_000_000)
     spec = TrajectorySpec(horizon=78, control_dt_s=0.02, start_rad=np.zeros(7))
     times_ns = [duration_to_ns(p.time_from_start) for p in msg.points]
-    np.testing.assert_allclose(np.array(times_ns) / 1e9, spec.time_from_start_s(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        np.array(times_ns) / 1e9, spec.time_from_start_s(), rtol=0, atol=1e-12
+    )
     _, dt = trajectory_from_msg(msg, JOINT_NAMES)
     assert dt == 0.02
 
@@ -149,7 +151,7 @@ def _msg(positions, names=JOINT_NAMES, times_ns=None):
     msg = trajectory_to_msg(positions, JOINT_NAMES, 0.02, MT)
     msg.joint_names = list(names)
     if times_ns is not None:
-        for point, ns in zip(msg.points, times_ns):
+        for point, ns in zip(msg.points, times_ns, strict=True):
             point.time_from_start = ns_to_duration(ns, MT.Duration)
     return msg
 
@@ -169,7 +171,9 @@ def test_trajectory_from_msg_unknown_and_missing_names():
         trajectory_from_msg(msg, JOINT_NAMES)
 
     with pytest.raises(MessageConversionError, match="duplicate names"):
-        trajectory_from_msg(_msg(np.zeros((3, 7)), list(JOINT_NAMES[:6]) + ["panda_joint1"]), JOINT_NAMES)
+        trajectory_from_msg(
+            _msg(np.zeros((3, 7)), list(JOINT_NAMES[:6]) + ["panda_joint1"]), JOINT_NAMES
+        )
 
 
 def test_trajectory_from_msg_wrong_point_length():
@@ -199,7 +203,9 @@ def test_trajectory_from_msg_non_increasing_time():
     text = str(err.value)
     assert "points[2].time_from_start (0.040000000 s) is not after" in text
     assert "points[1].time_from_start (0.040000000 s)" in text
-    with pytest.raises(MessageConversionError, match=r"points\[0\].time_from_start is 0.000000000 s"):
+    with pytest.raises(
+        MessageConversionError, match=r"points\[0\].time_from_start is 0.000000000 s"
+    ):
         trajectory_from_msg(_msg(np.zeros((2, 7)), times_ns=[0, 20_000_000]), JOINT_NAMES)
 
 
@@ -240,7 +246,9 @@ def test_joint_state_round_trip_and_reordering():
 
 def test_joint_state_errors():
     q = np.zeros(7)
-    with pytest.raises(MessageConversionError, match=r"positions has shape \(6,\), expected \(7,\)"):
+    with pytest.raises(
+        MessageConversionError, match=r"positions has shape \(6,\), expected \(7,\)"
+    ):
         joint_state_to_msg(np.zeros(6), None, JOINT_NAMES, 0, MT)
     with pytest.raises(MessageConversionError, match=r"velocities\[1\] is inf"):
         joint_state_to_msg(q, np.array([0, np.inf, 0, 0, 0, 0, 0]), JOINT_NAMES, 0, MT)
@@ -253,17 +261,23 @@ def test_joint_state_errors():
 
     msg = joint_state_to_msg(q, q, JOINT_NAMES, 0, MT)
     msg.position = np.zeros(8)
-    with pytest.raises(MessageConversionError, match="JointState.position has length 8, expected 7"):
+    with pytest.raises(
+        MessageConversionError, match="JointState.position has length 8, expected 7"
+    ):
         joint_state_from_msg(msg, JOINT_NAMES)
 
     msg = joint_state_to_msg(q, q, JOINT_NAMES, 0, MT)
     msg.velocity = np.zeros(3)
-    with pytest.raises(MessageConversionError, match="JointState.velocity has length 3, expected 0 or 7"):
+    with pytest.raises(
+        MessageConversionError, match="JointState.velocity has length 3, expected 0 or 7"
+    ):
         joint_state_from_msg(msg, JOINT_NAMES)
 
     msg = joint_state_to_msg(q, q, JOINT_NAMES, 0, MT)
     msg.position = np.array([0, 0, 0, 0, np.nan, 0, 0], dtype=np.float64)
-    with pytest.raises(MessageConversionError, match=r"JointState.position\[4\] \(panda_joint5\) is nan"):
+    with pytest.raises(
+        MessageConversionError, match=r"JointState.position\[4\] \(panda_joint5\) is nan"
+    ):
         joint_state_from_msg(msg, JOINT_NAMES)
 
 
@@ -292,6 +306,14 @@ def test_goal_errors():
 
 
 def test_message_types_cover_typestore():
-    for name in ("Time", "Duration", "Header", "JointTrajectory", "JointTrajectoryPoint",
-                 "JointState", "Point", "PointStamped"):
+    for name in (
+        "Time",
+        "Duration",
+        "Header",
+        "JointTrajectory",
+        "JointTrajectoryPoint",
+        "JointState",
+        "Point",
+        "PointStamped",
+    ):
         assert getattr(MT, name).__msgtype__.endswith("/" + name)

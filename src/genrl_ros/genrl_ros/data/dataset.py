@@ -20,10 +20,11 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,8 @@ ARRAY_NAMES: tuple[str, ...] = tuple(_SCHEMA)
 _INT32_MAX = np.iinfo(np.int32).max
 
 
-def _package_version() -> str:
+def package_version() -> str:
+    """Installed genrl_ros version (``genrl_ros.__version__`` or "0+unknown" from a source tree)."""
     try:
         from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
 
@@ -270,7 +272,7 @@ class TrajectoryDataset:
         """The per-episode arrays that are present, by name."""
         return {n: getattr(self, n) for n in ARRAY_NAMES if getattr(self, n) is not None}
 
-    def _replace_arrays(self, arrays: dict[str, np.ndarray], **changes: Any) -> "TrajectoryDataset":
+    def _replace_arrays(self, arrays: dict[str, np.ndarray], **changes: Any) -> TrajectoryDataset:
         kwargs = {
             "task": self.task,
             "horizon": self.horizon,
@@ -285,22 +287,22 @@ class TrajectoryDataset:
         kwargs.update(changes)
         return TrajectoryDataset(**kwargs)
 
-    def subset(self, index_or_mask: Any) -> "TrajectoryDataset":
+    def subset(self, index_or_mask: Any) -> TrajectoryDataset:
         """Episodes selected by an int, slice, integer index array or (N,) bool mask (copies)."""
         mask = np.asarray(index_or_mask) if not isinstance(index_or_mask, slice) else None
         if mask is not None and mask.dtype == np.bool_ and mask.shape != (self.n_episodes,):
-            raise DatasetError(
-                f"subset mask has shape {mask.shape}, expected ({self.n_episodes},)"
-            )
+            raise DatasetError(f"subset mask has shape {mask.shape}, expected ({self.n_episodes},)")
         try:
             rows = np.arange(self.n_episodes)[index_or_mask]
         except IndexError as err:
-            raise DatasetError(f"subset index out of range for {self.n_episodes} episodes: {err}")
+            raise DatasetError(
+                f"subset index out of range for {self.n_episodes} episodes: {err}"
+            ) from None
         rows = np.atleast_1d(rows)
         return self._replace_arrays({n: a[rows].copy() for n, a in self.arrays().items()})
 
     @classmethod
-    def concatenate(cls, datasets: Sequence["TrajectoryDataset"]) -> "TrajectoryDataset":
+    def concatenate(cls, datasets: Sequence[TrajectoryDataset]) -> TrajectoryDataset:
         """Episodes of several datasets of the same task, horizon, step, joints, classes and
         joint-state layout. The seed is kept when all agree (else None); the metadata too
         (else ``{"concatenated_from": [metadata, ...]}``)."""
@@ -309,8 +311,15 @@ class TrajectoryDataset:
             raise DatasetError("concatenate needs at least one dataset")
         first = datasets[0]
         for i, other in enumerate(datasets[1:], start=1):
-            for attr in ("task", "horizon", "control_dt_s", "joint_names", "contact_classes",
-                         "unsafe_classes", "joint_state_steps"):
+            for attr in (
+                "task",
+                "horizon",
+                "control_dt_s",
+                "joint_names",
+                "contact_classes",
+                "unsafe_classes",
+                "joint_state_steps",
+            ):
                 mine, theirs = getattr(first, attr), getattr(other, attr)
                 if mine != theirs:
                     raise DatasetError(
@@ -340,8 +349,16 @@ class TrajectoryDataset:
         """Exact equality of every field and array (dtype, shape and values)."""
         if not isinstance(other, TrajectoryDataset):
             return NotImplemented
-        scalars = ("task", "horizon", "control_dt_s", "joint_names", "contact_classes",
-                   "unsafe_classes", "seed", "metadata")
+        scalars = (
+            "task",
+            "horizon",
+            "control_dt_s",
+            "joint_names",
+            "contact_classes",
+            "unsafe_classes",
+            "seed",
+            "metadata",
+        )
         if any(getattr(self, s) != getattr(other, s) for s in scalars):
             return False
         for name in ARRAY_NAMES:
@@ -370,7 +387,7 @@ class TrajectoryDataset:
         replaces a directory that holds a dataset (never an unrelated folder).
         """
         target = Path(directory)
-        _check_target(target, overwrite, what="dataset", marker=METADATA_FILE)
+        check_output_target(target, overwrite, what="dataset", marker=METADATA_FILE)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
         try:
@@ -397,7 +414,7 @@ class TrajectoryDataset:
                     for n, a in self.arrays().items()
                 },
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "genrl_ros_version": _package_version(),
+                "genrl_ros_version": package_version(),
                 "episodes_sha256": _sha256(npz_path),
                 "metadata": self.metadata,
             }
@@ -416,7 +433,7 @@ class TrajectoryDataset:
         task: str | None = None,
         horizon: int | None = None,
         joint_names: Sequence[str] | None = None,
-    ) -> "TrajectoryDataset":
+    ) -> TrajectoryDataset:
         """Read and validate a dataset written by :meth:`save`.
 
         :param task, horizon, joint_names: expectations; a mismatch raises
@@ -504,8 +521,15 @@ class TrajectoryDataset:
 # --------------------------------------------------------------------------- helpers
 
 _REQUIRED_INFO = (
-    "task", "horizon", "control_dt_s", "joint_names", "seed", "n_episodes",
-    "contact_classes", "unsafe_classes", "episodes_sha256",
+    "task",
+    "horizon",
+    "control_dt_s",
+    "joint_names",
+    "seed",
+    "n_episodes",
+    "contact_classes",
+    "unsafe_classes",
+    "episodes_sha256",
 )
 
 
@@ -566,7 +590,7 @@ def _is_nonempty_dir(path: Path) -> bool:
     return path.is_dir() and any(path.iterdir())
 
 
-def _check_target(target: Path, overwrite: bool, *, what: str, marker: str) -> None:
+def check_output_target(target: Path, overwrite: bool, *, what: str, marker: str) -> None:
     """Refuse a target that exists (unless it is an empty directory) when not overwriting,
     and refuse to replace anything that is not an output of the same kind."""
     if target.exists() or target.is_symlink():
@@ -586,7 +610,7 @@ def _check_target(target: Path, overwrite: bool, *, what: str, marker: str) -> N
 
 def replace_directory(source: Path, target: Path) -> None:
     """Rename ``source`` to ``target``; an existing non-empty ``target`` is first moved aside
-    (and restored if the rename fails), then deleted. Both must be in the same parent."""
+    (and restored if the rename fails), then deleted. Both must be on the same file system."""
     if not _is_nonempty_dir(target):
         os.replace(source, target)  # also replaces an empty directory
         return
@@ -640,5 +664,8 @@ def synthetic_dataset(
         seed=seed,
         joint_positions=positions,
         joint_velocities=velocities,
-        metadata={"generator": "synthetic_dataset", "settings": {"seed": seed, "noise": [0.1, 0.2]}},
+        metadata={
+            "generator": "synthetic_dataset",
+            "settings": {"seed": seed, "noise": [0.1, 0.2]},
+        },
     )

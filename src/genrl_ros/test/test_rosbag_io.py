@@ -15,7 +15,6 @@ from genrl_ros.data import rosbag_io  # noqa: E402
 from genrl_ros.data.dataset import TrajectoryDataset, synthetic_dataset  # noqa: E402
 from genrl_ros.data.interfaces import (  # noqa: E402
     EPISODE_OUTCOME,
-    SOURCE_MSG_DIR,
     make_typestore,
     msg_definitions,
     packaged_msg_dir,
@@ -33,6 +32,8 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer  # noqa: E402
 from ruamel.yaml import YAML  # noqa: E402
 
 N, T, S = 5, 69, 80
+# the ament_cmake package of the source tree (whether or not genrl_ros is installed)
+SOURCE_MSG_DIR = Path(__file__).resolve().parents[2] / "genrl_interfaces" / "msg"
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +95,15 @@ def test_msg_copies_identical_and_built():
         list(packaged_msg_dir().glob("*.msg"))
     ) == len(source)
     assert EPISODE_OUTCOME in msg_definitions()
+
+
+def test_msg_copies_that_differ_are_an_error(tmp_path, monkeypatch):
+    from genrl_ros.data import interfaces
+
+    (tmp_path / "EpisodeOutcome.msg").write_text("uint32 episode_index\n")
+    monkeypatch.setattr(interfaces, "SOURCE_MSG_DIR", tmp_path)
+    with pytest.raises(interfaces.InterfaceDefinitionError, match="differ"):
+        interfaces.msg_definitions()
 
 
 def test_interfaces_package_xml():

@@ -1,0 +1,1 @@
+"""Scripted experts that solve the tasks, and expert trajectory shaping (perturbations)."""

@@ -144,6 +144,44 @@ def test_episode_outcome_type_round_trip():
     assert typestore.hash_rihs01(EPISODE_OUTCOME).startswith("RIHS01_")
 
 
+def test_episode_outcome_fields_are_rclpy_compatible(dataset):
+    """Scalars as Python int/float/bool/str and uint32[] via the MessageTypes converter, so the
+    same function can build rclpy's genrl_interfaces/EpisodeOutcome."""
+    import array
+    import dataclasses
+
+    from sim_bridge.ros_conversions import MessageTypes, array_uint32_sequence
+
+    typestore = make_typestore()
+    msg_types = dataclasses.replace(
+        MessageTypes.from_typestore(typestore), uint32_sequence=array_uint32_sequence
+    )
+    captured = {}
+
+    def outcome_cls(**kwargs):
+        captured.update(kwargs)
+
+    rosbag_io.episode_outcome_to_msg(dataset, 1, 123, outcome_cls, msg_types)
+    fields = [f for f in typestore.types[EPISODE_OUTCOME].__dataclass_fields__ if f[0] != "_"]
+    assert sorted(captured) == sorted(fields)
+    kinds = {
+        "episode_index": int,
+        "joint_limit_violation_steps": int,
+        "reward": float,
+        "distance_m": float,
+        "task": str,
+        "rejection_reason": str,
+        "is_expert": bool,
+        "executed": bool,
+        "contact_classes": list,
+        "unsafe_classes": list,
+    }
+    for name, kind in kinds.items():
+        assert type(captured[name]) is kind, name
+    assert isinstance(captured["contact_steps"], array.array)
+    assert list(captured["contact_steps"]) == dataset.contact_steps[1].tolist()
+
+
 # --------------------------------------------------------------------------- export
 
 

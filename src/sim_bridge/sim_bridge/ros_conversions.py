@@ -3,8 +3,11 @@
 Every function takes the message classes it builds (a :class:`MessageTypes`) or reads
 duck-typed message objects, so the same code works with rclpy's generated classes and with
 the dataclasses of a ``rosbags`` typestore (which have no defaults: every field is passed
-by keyword here). Arrays are passed to messages as 1-D float64 numpy arrays (both accept
-them) and scalars as plain Python ``int`` / ``float`` / ``str``.
+by keyword here). Scalars are passed as plain Python ``int`` / ``float`` / ``str`` / ``bool``.
+Variable-length numeric fields (``float64[]``, ``uint32[]``) need different containers:
+rosbags' dataclasses want numpy arrays, rclpy's generated setters want ``array.array`` (or a
+sequence of Python numbers; a numpy array fails their type assertion), so
+:class:`MessageTypes` carries the converter for its classes.
 
 Time is exact: stamps and ``time_from_start`` are computed from integer nanoseconds.
 
@@ -15,7 +18,8 @@ is not a point.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +34,30 @@ class MessageConversionError(ValueError):
     """A message or array that cannot be converted; the text names the field and the bound."""
 
 
+def numpy_float64_sequence(values: np.ndarray) -> np.ndarray:
+    """A ``float64[]`` field for rosbags' dataclasses: a contiguous 1-D float64 numpy array."""
+    return np.array(values, dtype=np.float64, copy=True).reshape(-1)
+
+
+def numpy_uint32_sequence(values: np.ndarray) -> np.ndarray:
+    """A ``uint32[]`` field for rosbags' dataclasses: a 1-D uint32 numpy array."""
+    return np.array(values, dtype=np.uint32, copy=True).reshape(-1)
+
+
+def array_float64_sequence(values: np.ndarray) -> array.array:
+    """A ``float64[]`` field for rclpy's classes: ``array.array('d')`` (exact copy)."""
+    return array.array("d", np.asarray(values, dtype=np.float64).reshape(-1).tobytes())
+
+
+def array_uint32_sequence(values: np.ndarray) -> array.array:
+    """A ``uint32[]`` field for rclpy's classes: ``array.array('I')``."""
+    return array.array("I", [int(v) for v in np.asarray(values).reshape(-1)])
+
+
 @dataclass(frozen=True)
 class MessageTypes:
-    """The message classes the conversions build.
+    """The message classes the conversions build, and the container their variable-length
+    numeric fields take.
 
     Use :meth:`from_typestore` (tests, bag files) or :meth:`from_rclpy` (inside a node).
     """
@@ -45,6 +70,8 @@ class MessageTypes:
     JointState: type
     Point: type
     PointStamped: type
+    float64_sequence: Callable[[np.ndarray], Any] = numpy_float64_sequence
+    uint32_sequence: Callable[[np.ndarray], Any] = numpy_uint32_sequence
 
     @classmethod
     def from_typestore(cls, typestore: Any) -> MessageTypes:
@@ -79,6 +106,8 @@ class MessageTypes:
             JointState=JointState,
             Point=Point,
             PointStamped=PointStamped,
+            float64_sequence=array_float64_sequence,
+            uint32_sequence=array_uint32_sequence,
         )
 
 
@@ -234,15 +263,16 @@ def trajectory_to_msg(
     if velocities is not None:
         velocities = _float_array(velocities, positions.shape, "velocities")
     dt_ns = seconds_to_ns(control_dt_s)
+    seq = msg_types.float64_sequence
     empty = np.zeros(0, dtype=np.float64)
     points = []
     for t in range(horizon):
         points.append(
             msg_types.JointTrajectoryPoint(
-                positions=positions[t].copy(),
-                velocities=velocities[t].copy() if velocities is not None else empty.copy(),
-                accelerations=empty.copy(),
-                effort=empty.copy(),
+                positions=seq(positions[t]),
+                velocities=seq(velocities[t] if velocities is not None else empty),
+                accelerations=seq(empty),
+                effort=seq(empty),
                 time_from_start=ns_to_duration((t + 1) * dt_ns, msg_types.Duration),
             )
         )
@@ -335,9 +365,9 @@ def joint_state_to_msg(
     return msg_types.JointState(
         header=_header(msg_types, stamp_ns, frame_id),
         name=list(names),
-        position=position,
-        velocity=velocity,
-        effort=effort_arr,
+        position=msg_types.float64_sequence(position),
+        velocity=msg_types.float64_sequence(velocity),
+        effort=msg_types.float64_sequence(effort_arr),
     )
 
 

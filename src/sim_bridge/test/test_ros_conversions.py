@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import array
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -11,6 +14,8 @@ from sim_bridge.arm import JOINT_NAMES  # noqa: E402
 from sim_bridge.ros_conversions import (  # noqa: E402
     MessageConversionError,
     MessageTypes,
+    array_float64_sequence,
+    array_uint32_sequence,
     duration_to_ns,
     goal_from_msg,
     goal_to_msg,
@@ -317,3 +322,97 @@ def test_message_types_cover_typestore():
         "PointStamped",
     ):
         assert getattr(MT, name).__msgtype__.endswith("/" + name)
+
+
+# --------------------------------------------------------------------------- rclpy-like classes
+
+
+def rclpy_like_types() -> MessageTypes:
+    """Classes that check their keyword arguments the way rclpy's generated setters do
+    (int fields want ``int``, float fields ``float``, ``float64[]`` fields ``array.array('d')``:
+    a numpy array fails rclpy's assertion), with the Jazzy field lists of the typestore."""
+    registry: dict[str, type] = {}
+
+    def check(where: str, kind: str, value) -> None:
+        if kind == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind == "float":
+            ok = isinstance(value, float)
+        elif kind in ("str", "bool"):
+            ok = type(value).__name__ == kind
+        elif kind == "list[str]":
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        elif kind.startswith("np.ndarray"):
+            code = "d" if "float64" in kind else "I"
+            ok = isinstance(value, array.array) and value.typecode == code
+        elif kind.startswith("list["):
+            ok = isinstance(value, list) and all(isinstance(v, registry[kind[5:-1]]) for v in value)
+        else:
+            ok = isinstance(value, registry[kind])
+        assert ok, f"{where}: rclpy would reject {type(value).__name__} (field type {kind})"
+
+    def make(typename: str) -> type:
+        fields = {
+            f.name: f.type
+            for f in dataclasses.fields(TS.types[typename])
+            if f.name != "__msgtype__"
+        }
+
+        class Msg:
+            def __init__(self, **kwargs):
+                assert set(kwargs) == set(fields), (typename, set(fields) ^ set(kwargs))
+                for name, value in kwargs.items():
+                    check(f"{typename}.{name}", fields[name], value)
+                    setattr(self, name, value)
+
+        registry[typename.replace("/", "__")] = Msg
+        return Msg
+
+    names = {
+        "Time": "builtin_interfaces/msg/Time",
+        "Duration": "builtin_interfaces/msg/Duration",
+        "Header": "std_msgs/msg/Header",
+        "Point": "geometry_msgs/msg/Point",
+        "PointStamped": "geometry_msgs/msg/PointStamped",
+        "JointTrajectoryPoint": "trajectory_msgs/msg/JointTrajectoryPoint",
+        "JointTrajectory": "trajectory_msgs/msg/JointTrajectory",
+        "JointState": "sensor_msgs/msg/JointState",
+    }
+    classes = {key: make(typename) for key, typename in names.items()}
+    return MessageTypes(
+        **classes,
+        float64_sequence=array_float64_sequence,
+        uint32_sequence=array_uint32_sequence,
+    )
+
+
+def test_rclpy_like_classes_accept_the_conversions():
+    rclpy_types = rclpy_like_types()
+    positions = random_positions(12, seed=5)
+    msg = trajectory_to_msg(
+        positions, JOINT_NAMES, 0.02, rclpy_types, stamp_ns=np.int64(5), velocities=positions
+    )
+    assert isinstance(msg.points[0].positions, array.array)
+    decoded, dt = trajectory_from_msg(msg, JOINT_NAMES)
+    assert np.array_equal(decoded, positions) and dt == 0.02
+
+    q = np.arange(7, dtype=np.float32) / 10
+    msg = joint_state_to_msg(q, q, JOINT_NAMES, 17, rclpy_types, effort=q)
+    stamp, q2, dq2 = joint_state_from_msg(msg, JOINT_NAMES)
+    assert stamp == 17 and np.array_equal(q2, q) and np.array_equal(dq2, q)
+
+    msg = goal_to_msg(np.array([0.25, 0.5], np.float32), 3, rclpy_types)
+    assert np.array_equal(goal_from_msg(msg), [0.25, 0.5, 0.0])
+
+
+def test_rclpy_like_classes_reject_numpy_sequences():
+    """The check above is meaningful: numpy arrays (what rosbags wants) are refused."""
+    strict = dataclasses.replace(rclpy_like_types(), float64_sequence=lambda v: np.asarray(v))
+    with pytest.raises(AssertionError, match="rclpy would reject ndarray"):
+        joint_state_to_msg(np.zeros(7), None, JOINT_NAMES, 0, strict)
+
+
+def test_sequence_converters_exact():
+    values = np.random.default_rng(0).normal(size=9)
+    assert np.array_equal(np.asarray(array_float64_sequence(values)), values)
+    assert list(array_uint32_sequence(np.array([0, 3, 2**32 - 1]))) == [0, 3, 2**32 - 1]

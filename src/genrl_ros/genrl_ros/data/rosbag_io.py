@@ -40,16 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from genrl_ros.data.dataset import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    DatasetError,
-    TrajectoryDataset,
-    check_output_target,
-    package_version,
-    replace_directory,
-)
-from genrl_ros.data.interfaces import EPISODE_OUTCOME, make_typestore
 from sim_bridge.ros_conversions import (
     NS_PER_S,
     MessageConversionError,
@@ -63,6 +53,17 @@ from sim_bridge.ros_conversions import (
     trajectory_from_msg,
     trajectory_to_msg,
 )
+
+from genrl_ros.data.dataset import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    DatasetError,
+    TrajectoryDataset,
+    check_output_target,
+    package_version,
+    replace_directory,
+)
+from genrl_ros.data.interfaces import EPISODE_OUTCOME, make_typestore
 
 BAG_VERSION = 9
 """rosbag2 metadata version written: 9, what Jazzy's rosbag2 (0.26.x) writes itself."""
@@ -185,7 +186,7 @@ def episode_outcome_to_msg(
         reward=float(dataset.rewards[index]),
         distance_m=float(dataset.distance_m[index]),
         contact_classes=list(dataset.contact_classes),
-        contact_steps=dataset.contact_steps[index].astype(np.uint32),
+        contact_steps=msg_types.uint32_sequence(dataset.contact_steps[index]),
         unsafe_classes=list(dataset.unsafe_classes),
         joint_limit_violation_steps=int(dataset.joint_limit_violation_steps[index]),
         is_expert=bool(dataset.is_expert[index]),

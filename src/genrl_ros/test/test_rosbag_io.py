@@ -316,6 +316,8 @@ def test_progress_bar_on_stderr(tmp_path, capsys):
     data = synthetic_dataset(rosbag_io.PROGRESS_MIN_EPISODES, 3, None)
     export_bag(data, tmp_path / "b", progress=True)
     assert "export" in capsys.readouterr().err
+    assert import_bag(tmp_path / "b", progress=True) == data
+    assert "import" in capsys.readouterr().err
     export_bag(data, tmp_path / "c", progress=False)
     assert capsys.readouterr().err == ""
 

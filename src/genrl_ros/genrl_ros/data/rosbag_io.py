@@ -97,14 +97,17 @@ class BagError(ValueError):
 # --------------------------------------------------------------------------- helpers
 
 
-def _progress(items: Iterable[Any], total: int, enabled: bool, desc: str) -> Iterable[Any]:
-    if not enabled or total < PROGRESS_MIN_EPISODES:
+def _progress(
+    items: Iterable[Any], total: int, enabled: bool, desc: str, unit: str = "episode"
+) -> Iterable[Any]:
+    """``items`` wrapped in a tqdm bar on stderr when ``enabled`` (and tqdm is installed)."""
+    if not enabled:
         return items
     try:
         from tqdm import tqdm  # noqa: PLC0415
     except ImportError:  # progress is a convenience, never a requirement
         return items
-    return tqdm(items, total=total, desc=desc, unit="episode", file=sys.stderr)
+    return tqdm(items, total=total, desc=desc, unit=unit, file=sys.stderr)
 
 
 def _qos(depth: int, transient_local: bool = False) -> Any:
@@ -263,7 +266,12 @@ def export_bag(
                 counts[topic] += 1
 
             write(TOPIC_DATASET_INFO, BAG_START_NS, string_cls(data=info_json))
-            episodes = _progress(range(dataset.n_episodes), dataset.n_episodes, progress, "export")
+            episodes = _progress(
+                range(dataset.n_episodes),
+                dataset.n_episodes,
+                progress and dataset.n_episodes >= PROGRESS_MIN_EPISODES,
+                "export",
+            )
             for i in episodes:
                 t0 = layout["first_episode_start_ns"] + i * layout["episode_period_ns"]
                 write(TOPIC_GOAL, t0, goal_to_msg(dataset.goals_xy[i], t0, msg_types, GOAL_FRAME))
@@ -369,9 +377,10 @@ def import_bag(bag_path: str | os.PathLike[str], *, progress: bool = False) -> T
     """Rebuild the dataset of a bag written by :func:`export_bag` (exactly: float32 values
     survive the float64 message fields unchanged).
 
-    Messages are deserialized with the definitions embedded in the bag (``AnyReader``).
-    Raises :class:`BagError` for a missing bag, missing topics or topics whose message
-    counts do not match the dataset description.
+    Messages are deserialized with the definitions embedded in the bag (``AnyReader``) and
+    streamed into preallocated arrays (memory ~ the dataset, not the bag). Raises
+    :class:`BagError` for a missing bag, missing topics, or topics whose message counts do
+    not match the dataset description.
     """
     from rosbags.highlevel import AnyReader, AnyReaderError  # noqa: PLC0415
     from rosbags.rosbag2 import ReaderError  # noqa: PLC0415
@@ -380,157 +389,184 @@ def import_bag(bag_path: str | os.PathLike[str], *, progress: bool = False) -> T
     if not bag.exists():
         raise BagError(f"no bag at {bag}")
     custom = read_bag_metadata(bag).get("custom_data")
-
-    by_topic: dict[str, list[tuple[int, Any]]] = {}
     try:
         with AnyReader([bag], default_typestore=make_typestore()) as reader:
-            found = {c.topic: c.msgtype for c in reader.connections}
-            for topic, msgtype in found.items():
-                if topic in TOPIC_TYPES and msgtype != TOPIC_TYPES[topic]:
+            found: dict[str, int] = {}
+            for connection in reader.connections:
+                expected_type = TOPIC_TYPES.get(connection.topic)
+                if expected_type is not None and connection.msgtype != expected_type:
                     raise BagError(
-                        f"{bag}: topic {topic} has type {msgtype}, expected {TOPIC_TYPES[topic]}"
+                        f"{bag}: topic {connection.topic} has type {connection.msgtype}, "
+                        f"expected {expected_type}"
                     )
-            wanted = [c for c in reader.connections if c.topic in TOPIC_TYPES]
-            if wanted:
-                for connection, timestamp, raw in reader.messages(connections=wanted):
-                    by_topic.setdefault(connection.topic, []).append(
-                        (timestamp, reader.deserialize(raw, connection.msgtype))
-                    )
+                found[connection.topic] = found.get(connection.topic, 0) + connection.msgcount
+
+            info_messages = []
+            info_conns = [c for c in reader.connections if c.topic == TOPIC_DATASET_INFO]
+            if info_conns and CUSTOM_DATA_KEY not in (custom or {}):
+                for connection, _, raw in reader.messages(connections=info_conns):
+                    info_messages.append(reader.deserialize(raw, connection.msgtype))
+                    break
+            info = _info_from(bag, custom, info_messages)
+            assembler = _Assembler(info)
+            _check_counts(bag, assembler.expected_counts, found, "in metadata.yaml")
+
+            wanted = [c for c in reader.connections if c.topic in assembler.expected_counts]
+            total = sum(assembler.expected_counts.values())
+            stream = _progress(
+                reader.messages(connections=wanted),
+                total,
+                progress and assembler.n >= PROGRESS_MIN_EPISODES,
+                "import",
+                unit="msg",
+            )
+            for connection, _, raw in stream:
+                assembler.add(connection.topic, reader.deserialize(raw, connection.msgtype))
     except (AnyReaderError, ReaderError) as err:
         raise BagError(f"{bag} cannot be read: {err}") from None
-    messages = {
-        topic: [m for _, m in sorted(items, key=lambda x: x[0])]
-        for topic, items in by_topic.items()
-    }
+    _check_counts(bag, assembler.expected_counts, assembler.counts, "read")
+    return assembler.finish()
 
-    info = _info_from(bag, custom, messages.get(TOPIC_DATASET_INFO, []))
-    n = int(info["n_episodes"])
-    steps = info.get("joint_state_steps")
-    required = [TOPIC_GOAL, TOPIC_TRAJECTORY, TOPIC_OUTCOME]
-    if steps is not None:
-        required.append(TOPIC_JOINT_STATES)
-    missing = [t for t in required if t not in found]
+
+def _check_counts(bag: Path, expected: dict[str, int], found: dict[str, int], how: str) -> None:
+    missing = [t for t in expected if t not in found]
     if missing:
         raise BagError(
             f"{bag} lacks the topic(s) {missing} (has {sorted(found)}); a demonstration bag "
-            f"needs {required}"
+            f"of this dataset needs {sorted(expected)}"
         )
-    expected_counts = {t: n for t in required}
-    if steps is not None:
-        expected_counts[TOPIC_JOINT_STATES] = n * int(steps)
-    actual = {t: len(messages.get(t, [])) for t in required}
-    wrong = [t for t in required if actual[t] != expected_counts[t]]
+    wrong = [t for t in expected if found[t] != expected[t]]
     if wrong:
-        details = "; ".join(
-            f"{t}: {actual[t]} messages, expected {expected_counts[t]}" for t in wrong
-        )
+        n = expected[TOPIC_GOAL]
+        details = "; ".join(f"{t}: {found[t]} messages, expected {expected[t]}" for t in wrong)
         raise BagError(
-            f"{bag}: message counts do not match the {n} episodes of the dataset description "
-            f"({details})"
+            f"{bag}: message counts ({how}) do not match the {n} episodes of the dataset "
+            f"description ({details})"
         )
-    return _rebuild(info, messages, n, steps, progress)
 
 
-def _rebuild(
-    info: dict[str, Any], messages: dict[str, list[Any]], n: int, steps: int | None, progress: bool
-) -> TrajectoryDataset:
-    names = tuple(info["joint_names"])
-    horizon, n_joints = int(info["horizon"]), len(names)
-    classes = list(info["contact_classes"])
-    dt_s = float(info["control_dt_s"])
-    trajectories = np.empty((n, horizon, n_joints), np.float32)
-    goals = np.empty((n, 2), np.float32)
-    final = np.empty((n, 3), np.float32)
-    rewards = np.empty(n, np.float32)
-    distance = np.empty(n, np.float32)
-    contact_steps = np.empty((n, len(classes)), np.int64)
-    violations = np.empty(n, np.int64)
-    expert = np.empty(n, bool)
-    positions = velocities = None
-    if steps is not None:
-        positions = np.empty((n, steps, n_joints), np.float32)
-        if info.get("has_joint_velocities", True):
-            velocities = np.empty((n, steps, n_joints), np.float32)
+class _Assembler:
+    """Fills the dataset arrays from the messages of each topic, in bag-time order."""
 
-    def context(topic: str, k: int) -> str:
-        return f"{topic} message {k}"
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.n = n = int(info["n_episodes"])
+        self.names = tuple(info["joint_names"])
+        self.horizon = horizon = int(info["horizon"])
+        self.dt_s = float(info["control_dt_s"])
+        self.classes = list(info["contact_classes"])
+        steps = info.get("joint_state_steps")
+        self.steps = None if steps is None else int(steps)
+        n_joints = len(self.names)
+        self.expected_counts = {TOPIC_GOAL: n, TOPIC_TRAJECTORY: n, TOPIC_OUTCOME: n}
+        if self.steps is not None:
+            self.expected_counts[TOPIC_JOINT_STATES] = n * self.steps
+        self.counts = dict.fromkeys(self.expected_counts, 0)
+        self.trajectories = np.empty((n, horizon, n_joints), np.float32)
+        self.goals = np.empty((n, 2), np.float32)
+        self.final = np.empty((n, 3), np.float32)
+        self.rewards = np.empty(n, np.float32)
+        self.distance = np.empty(n, np.float32)
+        self.contact_steps = np.empty((n, len(self.classes)), np.int64)
+        self.violations = np.empty(n, np.int64)
+        self.expert = np.empty(n, bool)
+        self.positions = self.velocities = None
+        if self.steps is not None:
+            self.positions = np.empty((n, self.steps, n_joints), np.float32)
+            if info.get("has_joint_velocities", True):
+                self.velocities = np.empty((n, self.steps, n_joints), np.float32)
+        self.handlers = {
+            TOPIC_GOAL: self._goal,
+            TOPIC_TRAJECTORY: self._trajectory,
+            TOPIC_OUTCOME: self._outcome,
+            TOPIC_JOINT_STATES: self._joint_state,
+        }
 
-    for i in _progress(range(n), n, progress, "import"):
+    def add(self, topic: str, msg: Any) -> None:
+        k = self.counts[topic]
+        self.counts[topic] = k + 1
+        if k >= self.expected_counts[topic]:
+            return  # too many: reported by the final count check
         try:
-            traj, dt = trajectory_from_msg(messages[TOPIC_TRAJECTORY][i], names)
+            self.handlers[topic](k, msg)
         except MessageConversionError as err:
-            raise BagError(f"{context(TOPIC_TRAJECTORY, i)}: {err}") from None
-        if traj.shape[0] != horizon:
+            raise BagError(f"{topic} message {k}: {err}") from None
+
+    def _goal(self, i: int, msg: Any) -> None:
+        self.goals[i] = goal_from_msg(msg)[:2]
+
+    def _trajectory(self, i: int, msg: Any) -> None:
+        trajectory, dt = trajectory_from_msg(msg, self.names)
+        if trajectory.shape[0] != self.horizon:
             raise BagError(
-                f"{context(TOPIC_TRAJECTORY, i)} has {traj.shape[0]} points, expected the "
-                f"horizon {horizon}"
+                f"{TOPIC_TRAJECTORY} message {i} has {trajectory.shape[0]} points, expected "
+                f"the horizon {self.horizon}"
             )
-        if abs(dt - dt_s) > 1e-9:
+        if abs(dt - self.dt_s) > 1e-9:
             raise BagError(
-                f"{context(TOPIC_TRAJECTORY, i)} has a step of {dt} s, expected control_dt_s {dt_s}"
+                f"{TOPIC_TRAJECTORY} message {i} has a step of {dt} s, expected control_dt_s "
+                f"{self.dt_s}"
             )
-        trajectories[i] = traj
-        goals[i] = goal_from_msg(messages[TOPIC_GOAL][i])[:2]
-        outcome = messages[TOPIC_OUTCOME][i]
-        if int(outcome.episode_index) != i:
+        self.trajectories[i] = trajectory
+
+    def _outcome(self, i: int, msg: Any) -> None:
+        where = f"{TOPIC_OUTCOME} message {i}"
+        if int(msg.episode_index) != i:
+            raise BagError(f"{where} has episode_index {msg.episode_index}, expected {i}")
+        if list(msg.contact_classes) != self.classes:
             raise BagError(
-                f"{context(TOPIC_OUTCOME, i)} has episode_index {outcome.episode_index}, "
-                f"expected {i}"
+                f"{where} has contact_classes {list(msg.contact_classes)}, expected {self.classes}"
             )
-        if list(outcome.contact_classes) != classes:
+        if len(msg.contact_steps) != len(self.classes):
             raise BagError(
-                f"{context(TOPIC_OUTCOME, i)} has contact_classes {list(outcome.contact_classes)}, "
-                f"expected {classes}"
+                f"{where}: contact_steps has length {len(msg.contact_steps)}, expected "
+                f"{len(self.classes)}"
             )
-        if len(outcome.contact_steps) != len(classes):
-            raise BagError(
-                f"{context(TOPIC_OUTCOME, i)}.contact_steps has length "
-                f"{len(outcome.contact_steps)}, expected {len(classes)}"
+        point = msg.final_object_position
+        self.final[i] = (point.x, point.y, point.z)
+        self.rewards[i] = msg.reward
+        self.distance[i] = msg.distance_m
+        self.contact_steps[i] = np.asarray(msg.contact_steps, dtype=np.int64)
+        self.violations[i] = msg.joint_limit_violation_steps
+        self.expert[i] = bool(msg.is_expert)
+
+    def _joint_state(self, k: int, msg: Any) -> None:
+        assert self.positions is not None and self.steps is not None
+        i, s = divmod(k, self.steps)
+        _, position, velocity = joint_state_from_msg(msg, self.names)
+        self.positions[i, s] = position
+        if self.velocities is not None:
+            if velocity is None:
+                raise BagError(
+                    f"{TOPIC_JOINT_STATES} message {k} has no velocity, expected {len(self.names)}"
+                )
+            self.velocities[i, s] = velocity
+
+    def finish(self) -> TrajectoryDataset:
+        info = self.info
+        try:
+            return TrajectoryDataset(
+                task=info["task"],
+                horizon=self.horizon,
+                control_dt_s=self.dt_s,
+                joint_names=self.names,
+                trajectories=self.trajectories,
+                goals_xy=self.goals,
+                final_object_pos=self.final,
+                rewards=self.rewards,
+                distance_m=self.distance,
+                contact_steps=self.contact_steps,
+                contact_classes=tuple(self.classes),
+                unsafe_classes=tuple(info["unsafe_classes"]),
+                joint_limit_violation_steps=self.violations,
+                is_expert=self.expert,
+                seed=info["seed"],
+                joint_positions=self.positions,
+                joint_velocities=self.velocities,
+                metadata=info.get("metadata", {}),
             )
-        point = outcome.final_object_position
-        final[i] = (point.x, point.y, point.z)
-        rewards[i] = outcome.reward
-        distance[i] = outcome.distance_m
-        contact_steps[i] = np.asarray(outcome.contact_steps, dtype=np.int64)
-        violations[i] = outcome.joint_limit_violation_steps
-        expert[i] = bool(outcome.is_expert)
-        if positions is not None:
-            for s in range(steps):
-                k = i * steps + s
-                try:
-                    _, q, dq = joint_state_from_msg(messages[TOPIC_JOINT_STATES][k], names)
-                except MessageConversionError as err:
-                    raise BagError(f"{context(TOPIC_JOINT_STATES, k)}: {err}") from None
-                positions[i, s] = q
-                if velocities is not None:
-                    if dq is None:
-                        raise BagError(
-                            f"{context(TOPIC_JOINT_STATES, k)} has no velocity, expected {n_joints}"
-                        )
-                    velocities[i, s] = dq
-    try:
-        return TrajectoryDataset(
-            task=info["task"],
-            horizon=horizon,
-            control_dt_s=dt_s,
-            joint_names=names,
-            trajectories=trajectories,
-            goals_xy=goals,
-            final_object_pos=final,
-            rewards=rewards,
-            distance_m=distance,
-            contact_steps=contact_steps,
-            contact_classes=tuple(classes),
-            unsafe_classes=tuple(info["unsafe_classes"]),
-            joint_limit_violation_steps=violations,
-            is_expert=expert,
-            seed=info["seed"],
-            joint_positions=positions,
-            joint_velocities=velocities,
-            metadata=info.get("metadata", {}),
-        )
-    except DatasetError as err:
-        raise BagError(f"dataset rebuilt from the bag is invalid: {err}") from None
+        except DatasetError as err:
+            raise BagError(f"dataset rebuilt from the bag is invalid: {err}") from None
 
 
 __all__ = [

@@ -3,12 +3,13 @@
 A shot has two parameters: its direction (rad, world yaw) and the blade speed at impact
 (m/s). The blade path, in Cartesian space, is
 
-1. 0.0-1.0 s: from the start pose (blade 15 cm above the table) to 10 cm above the
+1. 0.0-1.15 s: from the start pose (blade 15 cm above the table) to 7 cm above the
    wind-up point behind the puck, turning the blade face towards the shot direction;
-2. 1.0-1.3 s: down to the wind-up point (blade 8 mm above the table);
-3. 1.3-1.8 s: a straight minimum-jerk stroke along the direction whose peak speed, reached
+2. 1.15-1.5 s: down to the wind-up point (blade 8 mm above the table), tilting the stick
+   back;
+3. 1.5-2.0 s: a straight minimum-jerk stroke along the direction whose peak speed, reached
    when the blade meets the puck, is the shot speed (the stroke is long enough for that);
-4. 1.8-2.6 s: lift to 15 cm, then hold.
+4. 2.0-2.76 s: lift to 15 cm.
 
 Joint commands come from damped-least-squares IK along that path. :meth:`HockeyExpert.solve`
 finds the direction and speed that put the puck on each goal by a fixed-point iteration on
@@ -38,10 +39,10 @@ BLADE_DOWN = np.diag([1.0, -1.0, -1.0])  # blade face normal = world x, stick po
 START_BLADE_POS = np.array([0.30, 0.0, 0.15])
 STRIKE_CLEARANCE_M = 0.008
 STRIKE_HEIGHT_M = STRIKE_CLEARANCE_M + BLADE_HALF_HEIGHT_M
-HOVER_HEIGHT_M = 0.10
+HOVER_HEIGHT_M = 0.07
 LIFT_HEIGHT_M = 0.15
 # Phase boundaries (s).
-T_HOVER, T_WINDUP, T_STRIKE_END, T_LIFT_END = 1.0, 1.3, 1.8, 2.6
+T_HOVER, T_WINDUP, T_STRIKE_END, T_LIFT_END = 1.15, 1.5, 2.0, 2.76
 MIN_JERK_PEAK = 1.875  # peak speed of a minimum-jerk move = 1.875 * length / duration
 SPEED_RANGE_M_S = (0.3, 1.6)
 VELOCITY_MARGIN = 0.95  # expert joint velocities stay below 95 % of the limits
@@ -163,47 +164,51 @@ class HockeyExpert:
         return np.interp(distance_m, travel, speeds)
 
     def solve(
-        self, goals_xy: np.ndarray, iterations: int = 6, tolerance_m: float = 0.01
+        self, goals_xy: np.ndarray, iterations: int = 6, tolerance_m: float = 0.005
     ) -> tuple[list[HockeyShot], np.ndarray, EpisodeOutcomes]:
         """Shots that put the puck on each goal (N, 2).
 
-        :returns: the shots, their trajectories (N, T, 7) and outcomes of the last
-            iteration.
+        Goals whose puck ends within ``tolerance_m`` stop iterating; every goal keeps the best
+        shot it has seen.
+
+        :returns: the shots, their trajectories (N, T, 7) and their outcomes.
         """
         goals = np.asarray(goals_xy, dtype=np.float64).reshape(-1, 2)
+        n = goals.shape[0]
         speeds, travel = self.calibrate()
         offset = goals - PUCK_START_XY
         goal_angle = np.arctan2(offset[:, 1], offset[:, 0])
         goal_distance = np.linalg.norm(offset, axis=1)
         direction = goal_angle.copy()
-        aimed_distance = goal_distance.copy()
-        trajectories = None
-        outcome = None
-        best_error = np.full(goals.shape[0], np.inf)
-        best = [HockeyShot(0.0, 0.0)] * goals.shape[0]
-        best_traj = np.zeros((goals.shape[0], self.task.horizon, self.task.n_joints))
+        aimed_distance = np.clip(goal_distance, travel[0], travel[-1])
+        best_error = np.full(n, np.inf)
+        best_shots = [HockeyShot(0.0, 0.0)] * n
+        best_trajectories = np.zeros((n, self.task.horizon, self.task.n_joints))
+        active = np.arange(n)
         for _ in range(iterations):
-            speed = np.interp(aimed_distance, travel, speeds)
-            shots = [HockeyShot(float(a), float(v)) for a, v in zip(direction, speed)]
-            shots, trajectories = self.trajectories(shots)
-            outcome = self.executor.execute(trajectories, goals)
+            speed = np.interp(aimed_distance[active], travel, speeds)
+            shots, trajectories = self.trajectories(
+                [HockeyShot(float(a), float(v)) for a, v in zip(direction[active], speed)]
+            )
+            outcome = self.executor.execute(trajectories, goals[active])
+            improved = outcome.distance_m < best_error[active]
+            for local in np.flatnonzero(improved):
+                i = active[local]
+                best_error[i] = outcome.distance_m[local]
+                best_shots[i] = shots[local]
+                best_trajectories[i] = trajectories[local]
             reached = outcome.final_object_pos[:, :2] - PUCK_START_XY
-            error = outcome.distance_m
-            improved = error < best_error
-            best_error[improved] = error[improved]
-            best_traj[improved] = trajectories[improved]
-            for i in np.flatnonzero(improved):
-                best[i] = shots[i]
-            if np.all(best_error < tolerance_m):
-                break
-            moved = np.linalg.norm(reached, axis=1) > 0.02
             reached_angle = np.arctan2(reached[:, 1], reached[:, 0])
-            angle_error = np.angle(np.exp(1j * (goal_angle - reached_angle)))
-            direction = np.where(moved, direction + angle_error, direction)
-            aimed_distance = np.clip(
-                aimed_distance + (goal_distance - np.linalg.norm(reached, axis=1)),
+            moved = np.linalg.norm(reached, axis=1) > 0.02
+            angle_error = np.angle(np.exp(1j * (goal_angle[active] - reached_angle)))
+            direction[active] = np.where(moved, direction[active] + angle_error, direction[active])
+            aimed_distance[active] = np.clip(
+                aimed_distance[active] + goal_distance[active] - np.linalg.norm(reached, axis=1),
                 travel[0],
                 travel[-1],
             )
-        final = self.executor.execute(best_traj, goals)
-        return best, best_traj, final
+            active = active[best_error[active] > tolerance_m]
+            if active.size == 0:
+                break
+        final = self.executor.execute(best_trajectories, goals)
+        return best_shots, best_trajectories, final

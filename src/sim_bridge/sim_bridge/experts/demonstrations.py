@@ -1,0 +1,203 @@
+"""Demonstration data of a task (seed 000, section 6.3): solved expert demonstrations, then
+expert trajectory shaping, executed in the simulator.
+
+1. The unperturbed expert is solved on ``expert_goals`` random goals; its accuracy on them
+   is the expert's score (median final distance, unsafe episodes).
+2. The first ``demonstrations`` safe solutions form the demonstration pool; they enter the
+   data set as expert episodes.
+3. Perturbed copies of pool demonstrations (:mod:`sim_bridge.experts.shaping`) are executed
+   in batches; by default only safe ones (no unsafe contact, no joint-limit violation) are
+   kept, until the data set holds ``n_episodes`` episodes. The fraction of perturbed
+   episodes that were safe is reported.
+
+The goal of a perturbed episode is the goal of the demonstration it was made from; the
+outcome records where the puck or ball really went.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from sim_bridge.executor import BatchExecutor, EpisodeOutcomes
+from sim_bridge.experts.shaping import ShapingConfig, perturb
+from sim_bridge.tasks import make_task
+
+
+def make_expert(executor: BatchExecutor):
+    """The scripted expert of the executor's task."""
+    if executor.task.name == "hockey":
+        from sim_bridge.experts.hockey import HockeyExpert
+
+        return HockeyExpert(executor)
+    if executor.task.name == "basketball":
+        from sim_bridge.experts.basketball import BasketballExpert
+
+        return BasketballExpert(executor)
+    raise ValueError(f"no scripted expert for task {executor.task.name!r}")
+
+
+def concatenate_outcomes(parts: list[EpisodeOutcomes]) -> EpisodeOutcomes:
+    """One :class:`EpisodeOutcomes` from several of the same task, in order."""
+    first = parts[0]
+
+    def cat(name: str):
+        values = [getattr(p, name) for p in parts]
+        if any(v is None for v in values):
+            return None
+        return np.concatenate(values, axis=0)
+
+    return EpisodeOutcomes(
+        task=first.task,
+        goals_xy=cat("goals_xy"),
+        executed=cat("executed"),
+        rejection=[r for p in parts for r in p.rejection],
+        reward=cat("reward"),
+        distance_m=cat("distance_m"),
+        final_object_pos=cat("final_object_pos"),
+        object_at_rest=cat("object_at_rest"),
+        contact_steps=cat("contact_steps"),
+        contact_classes=first.contact_classes,
+        unsafe_classes=first.unsafe_classes,
+        joint_limit_violation_steps=cat("joint_limit_violation_steps"),
+        joint_positions=cat("joint_positions"),
+        joint_velocities=cat("joint_velocities"),
+    )
+
+
+def select_outcomes(outcomes: EpisodeOutcomes, index: np.ndarray) -> EpisodeOutcomes:
+    """The episodes ``index`` (integer array or boolean mask) of ``outcomes``."""
+    rows = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index)
+
+    def pick(value):
+        return None if value is None else value[rows]
+
+    return EpisodeOutcomes(
+        task=outcomes.task,
+        goals_xy=outcomes.goals_xy[rows],
+        executed=outcomes.executed[rows],
+        rejection=[outcomes.rejection[i] for i in rows],
+        reward=outcomes.reward[rows],
+        distance_m=outcomes.distance_m[rows],
+        final_object_pos=outcomes.final_object_pos[rows],
+        object_at_rest=outcomes.object_at_rest[rows],
+        contact_steps=outcomes.contact_steps[rows],
+        contact_classes=outcomes.contact_classes,
+        unsafe_classes=outcomes.unsafe_classes,
+        joint_limit_violation_steps=outcomes.joint_limit_violation_steps[rows],
+        joint_positions=pick(outcomes.joint_positions),
+        joint_velocities=pick(outcomes.joint_velocities),
+    )
+
+
+@dataclass
+class DemonstrationSet:
+    """Demonstration episodes of one task (N episodes) and the expert's own score.
+
+    :param trajectories: (N, T, 7) commanded joint positions (rad).
+    :param outcomes: outcomes of the N episodes (goals included).
+    :param is_expert: (N,) unperturbed expert episodes.
+    :param expert_outcomes: outcomes of the unperturbed expert on its evaluation goals.
+    :param perturbed_simulated: perturbed episodes simulated (kept or not).
+    :param perturbed_safe: of those, the safe ones.
+    """
+
+    trajectories: np.ndarray
+    outcomes: EpisodeOutcomes
+    is_expert: np.ndarray
+    expert_outcomes: EpisodeOutcomes
+    perturbed_simulated: int
+    perturbed_safe: int
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def perturbed_safe_fraction(self) -> float:
+        return self.perturbed_safe / max(self.perturbed_simulated, 1)
+
+
+def generate_demonstrations(
+    task_name: str,
+    n_episodes: int,
+    *,
+    seed: int = 0,
+    expert_goals: int = 500,
+    demonstrations: int = 200,
+    nthread: int = 1,
+    keep_unsafe: bool = False,
+    record_joint_states: bool = False,
+    shaping: ShapingConfig = ShapingConfig(),
+    batch_episodes: int = 512,
+    progress: bool = True,
+) -> DemonstrationSet:
+    """Solve, perturb and execute demonstrations of a task (see the module docstring)."""
+    if n_episodes < 1 or expert_goals < 1 or demonstrations < 1:
+        raise ValueError("n_episodes, expert_goals and demonstrations must be >= 1")
+    rng = np.random.default_rng(seed)
+    task = make_task(task_name)
+    with BatchExecutor(task, nthread=nthread) as executor:
+        expert = make_expert(executor)
+        goals = task.sample_goals(max(expert_goals, demonstrations), rng)
+        if progress:
+            print(f"[{task.name}] solving the expert on {goals.shape[0]} goals", flush=True)
+        _, solved, solved_outcomes = expert.solve(goals)
+        expert_outcomes = select_outcomes(solved_outcomes, np.arange(expert_goals))
+
+        pool = np.flatnonzero(solved_outcomes.safe)[:demonstrations]
+        if pool.size == 0:
+            raise RuntimeError(f"the {task.name} expert produced no safe demonstration")
+        pool_trajectories = solved[pool]
+        n_expert = min(pool.size, n_episodes)
+        kept_trajectories = [pool_trajectories[:n_expert]]
+        kept_outcomes = [
+            executor.execute(
+                pool_trajectories[:n_expert],
+                goals[pool[:n_expert]],
+                record_joint_states=record_joint_states,
+            )
+        ]
+        kept = n_expert
+        simulated = safe = 0
+
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_episodes, initial=kept, desc=f"{task.name} demonstrations")
+        while kept < n_episodes:
+            batch, source = perturb(pool_trajectories, task.trajectory_spec, batch_episodes, rng, shaping)
+            outcome = executor.execute(
+                batch, goals[pool[source]], record_joint_states=record_joint_states
+            )
+            simulated += batch.shape[0]
+            safe += int(outcome.safe.sum())
+            keep = np.ones(batch.shape[0], bool) if keep_unsafe else outcome.safe
+            rows = np.flatnonzero(keep)[: n_episodes - kept]
+            kept_trajectories.append(batch[rows])
+            kept_outcomes.append(select_outcomes(outcome, rows))
+            kept += rows.size
+            if bar is not None:
+                bar.update(rows.size)
+            if simulated >= 50 * n_episodes and safe == 0:
+                raise RuntimeError("no safe perturbed episode in 50x the requested number")
+        if bar is not None:
+            bar.close()
+
+    trajectories = np.concatenate(kept_trajectories)
+    is_expert = np.zeros(trajectories.shape[0], bool)
+    is_expert[:n_expert] = True
+    return DemonstrationSet(
+        trajectories=trajectories,
+        outcomes=concatenate_outcomes(kept_outcomes),
+        is_expert=is_expert,
+        expert_outcomes=expert_outcomes,
+        perturbed_simulated=simulated,
+        perturbed_safe=safe,
+        settings={
+            "seed": seed,
+            "expert_goals": expert_goals,
+            "demonstrations": int(pool.size),
+            "keep_unsafe": keep_unsafe,
+            "shaping": asdict(shaping),
+        },
+    )

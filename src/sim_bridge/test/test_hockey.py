@@ -1,0 +1,142 @@
+"""Hockey in real MuJoCo: executor determinism and rejection, contacts, the scripted expert."""
+
+import mujoco
+import numpy as np
+import pytest
+
+from sim_bridge.executor import BatchExecutor
+from sim_bridge.experts.hockey import HockeyExpert, HockeyShot
+from sim_bridge.experts.shaping import ShapingConfig, perturb
+from sim_bridge.tasks.hockey import PUCK_START_XY, Hockey
+from sim_bridge.trajectory import TrajectoryError, check_trajectories
+
+
+@pytest.fixture(scope="module")
+def expert():
+    return HockeyExpert(BatchExecutor(Hockey(), nthread=1))
+
+
+@pytest.fixture(scope="module")
+def shots(expert):
+    shots, trajectories = expert.trajectories(
+        [HockeyShot(0.0, 0.9), HockeyShot(0.6, 1.1), HockeyShot(-0.9, 0.7)]
+    )
+    return shots, trajectories
+
+
+def test_start_pose_has_no_contact_and_the_blade_where_documented():
+    task = Hockey()
+    model = task.build_model()
+    data = mujoco.MjData(model)
+    data.qpos[:] = task.initial_qpos(model)
+    mujoco.mj_forward(model, data)
+    touching = {
+        tuple(sorted((model.geom(c.geom1).name, model.geom(c.geom2).name)))
+        for c in data.contact[: data.ncon]
+    }
+    assert touching <= {("puck_geom", "table_top")}  # only the puck resting on the table
+    assert data.site("blade_center").xpos == pytest.approx([0.30, 0.0, 0.15], abs=2e-3)
+
+
+def test_goal_distribution_is_the_papers_rectangle():
+    goals = Hockey().sample_goals(2000, np.random.default_rng(0))
+    assert goals[:, 0].min() >= 0.65 and goals[:, 0].max() <= 1.3
+    assert goals[:, 1].min() >= -0.4 and goals[:, 1].max() <= 0.4
+    assert Hockey().goal_in_region(goals).all()
+    assert not Hockey().goal_in_region(np.array([[0.5, 0.0], [1.0, 0.5]])).any()
+
+
+def test_known_trajectory_gives_the_same_outcome_twice_and_across_threads(expert, shots):
+    _, trajectories = shots
+    goals = np.array([[1.0, 0.0], [1.0, 0.3], [0.8, -0.3]])
+    first = expert.executor.execute(trajectories, goals)
+    second = expert.executor.execute(trajectories, goals)
+    with BatchExecutor(Hockey(), nthread=2, chunk_episodes=2) as threaded:
+        third = threaded.execute(trajectories, goals)
+    for other in (second, third):
+        np.testing.assert_array_equal(first.final_object_pos, other.final_object_pos)
+        np.testing.assert_array_equal(first.contact_steps, other.contact_steps)
+        np.testing.assert_array_equal(first.reward, other.reward)
+    # the shots really move the puck, towards their direction, and hit it with the stick
+    travel = first.final_object_pos[:, :2] - PUCK_START_XY
+    assert (np.linalg.norm(travel, axis=1) > 0.1).all()
+    np.testing.assert_allclose(np.arctan2(travel[:, 1], travel[:, 0]), [0.0, 0.6, -0.9], atol=0.03)
+    assert (first.contact_steps_of("stick_puck") > 0).all()
+    assert (first.contact_steps_of("blade_table") == 0).all()
+    assert first.safe.all() and first.object_at_rest.all()
+    assert first.reward == pytest.approx(-first.distance_m)
+
+
+def test_invalid_trajectories_are_rejected_before_simulating(shots):
+    _, trajectories = shots
+    executor = BatchExecutor(Hockey())
+    goals = np.zeros((3, 2)) + 1.0
+    bad = trajectories.copy()
+    bad[1, 10, 2] = np.nan
+    with pytest.raises(TrajectoryError, match=r"episode 1: positions\[10, 2\] \(panda_joint3\) is nan"):
+        executor.execute(bad, goals)
+    too_fast = trajectories.copy()
+    too_fast[2, 30:, 0] += 0.3
+    with pytest.raises(TrajectoryError, match="episode 2: velocity from command 29 to command 30"):
+        executor.execute(too_fast, goals)
+    with pytest.raises(TrajectoryError, match="6 joints per command"):
+        executor.execute(trajectories[:, :, :6], goals)
+    with pytest.raises(TrajectoryError, match="horizon is 68 commands, expected 69"):
+        executor.execute(trajectories[:, :68], goals)
+    with pytest.raises(TrajectoryError, match=r"goals_xy must have shape \(3, 2\)"):
+        executor.execute(trajectories, np.zeros((2, 2)))
+    # nothing was simulated: the simulation data never advanced
+    assert all(data.time == 0.0 for data in executor._datas)
+
+    skipped = executor.execute(bad, goals, on_invalid="skip")
+    assert skipped.executed.tolist() == [True, False, True]
+    assert "is nan" in skipped.rejection[1] and skipped.rejection[0] is None
+    assert np.isnan(skipped.reward[1]) and np.isfinite(skipped.reward[[0, 2]]).all()
+
+
+def test_joint_states_are_recorded_at_the_control_rate(expert, shots):
+    _, trajectories = shots
+    outcome = expert.executor.execute(
+        trajectories[:1], np.array([1.0, 0.0]), record_joint_states=True
+    )
+    task = expert.task
+    assert outcome.joint_positions.shape == (1, task.horizon + task.settle_steps, 7)
+    # the arm tracks its commands (PD + velocity feed-forward): within a few centiradians
+    tracking = np.abs(outcome.joint_positions[0, : task.horizon] - trajectories[0])
+    assert tracking.max() < 0.05
+    assert np.abs(outcome.joint_positions[0, -1] - trajectories[0, -1]).max() < 1e-3
+
+
+def test_blade_into_the_table_is_counted_as_unsafe(expert):
+    task = expert.task
+    shot = HockeyShot(0.0, 0.8)
+    _, commands = expert.feasible(shot)
+    # lower the whole trajectory by bending the shoulder forward after the wind-up
+    lowered = commands.copy()
+    ramp = np.clip((np.arange(task.horizon) - 25) / 10.0, 0.0, 1.0)
+    lowered[:, 1] += 0.12 * ramp
+    assert check_trajectories(lowered, task.trajectory_spec)[0] is None
+    outcome = expert.executor.execute(lowered, np.array([1.0, 0.0]))
+    assert outcome.contact_steps_of("blade_table")[0] > 0
+    assert outcome.unsafe[0]
+
+
+def test_expert_reaches_goals_without_touching_the_table(expert):
+    goals = np.array([[0.7, 0.35], [1.0, 0.0], [1.25, -0.3], [0.9, -0.38]])
+    _, trajectories, outcome = expert.solve(goals, iterations=5)
+    assert outcome.distance_m.max() < 0.02
+    assert (outcome.contact_steps_of("blade_table") == 0).all()
+    assert outcome.safe.all()
+    assert all(r is None for r in check_trajectories(trajectories, expert.task.trajectory_spec, 0.95))
+
+
+def test_perturbations_stay_valid_and_change_the_shot(expert, shots):
+    _, trajectories = shots
+    spec = expert.task.trajectory_spec
+    perturbed, source = perturb(trajectories, spec, 40, np.random.default_rng(3), ShapingConfig())
+    assert perturbed.shape == (40, 69, 7) and source.shape == (40,)
+    assert all(r is None for r in check_trajectories(perturbed, spec, 0.95))
+    changed = np.abs(perturbed - trajectories[source]).max(axis=(1, 2))
+    assert (changed > 1e-3).mean() > 0.9
+    outcome = expert.executor.execute(perturbed, np.tile([1.0, 0.0], (40, 1)))
+    assert np.std(outcome.final_object_pos[:, 0]) > 0.02

@@ -44,6 +44,8 @@ THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 TASKS = ("hockey", "basketball")
 PRESET_EPISODES = {"small": 2000, "paper": 40000}
+#: subcommands whose implementation uses torch (its thread count is set before they run)
+TORCH_COMMANDS = ("run", "train-model", "export", "eval-model", "zoo")
 
 # Exceptions of the implementations that are the user's to fix: reported in one line, exit 2.
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError)
@@ -386,11 +388,289 @@ def _add_export_bag(subparsers: Any) -> None:
     _common_options(parser, "genrl_export_bag")
 
 
+# genrl train-model / export / eval-model / zoo ----------------------------------------
+
+
+def non_negative_float(value: Any) -> float:
+    """argparse type (also applied to values from a config file): a finite number >= 0."""
+    number = _float(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {value!r}")
+    return number
+
+
+def positive_float(value: Any) -> float:
+    """argparse type (also applied to values from a config file): a finite number > 0."""
+    number = _float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {value!r}")
+    return number
+
+
+def fraction(value: Any) -> float:
+    """argparse type: a number in [0, 1)."""
+    number = _float(value)
+    if not 0.0 <= number < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {value!r}")
+    return number
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}")
+    try:
+        number = float(str(value).strip()) if not isinstance(value, (int, float)) else float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {value!r}")
+    return number
+
+
+def _run_train_model(args: argparse.Namespace) -> dict:
+    from genrl_ros.train_model import run_train_model  # noqa: PLC0415 - lazy: imports torch
+
+    return run_train_model(args)
+
+
+def _add_train_model(subparsers: Any) -> None:
+    parser = _subparser(
+        subparsers,
+        "train-model",
+        _run_train_model,
+        "train a beta-VAE or InfoGAN trajectory generator on a dataset",
+        "Train a generative model of joint trajectories (beta-VAE or InfoGAN, the\n"
+        "architectures of the paper's Tables 7 and 8) on the safe episodes of a dataset.\n"
+        "Writes RUN/losses.csv, RUN/tb/ (TensorBoard), RUN/last.pt (every epoch, atomic),\n"
+        "RUN/best.pt (epoch with the smallest squared error between 100 generated and the\n"
+        "held-out trajectories, nearest neighbours both ways, Appendix B) and\n"
+        "RUN/summary.json.",
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", type=path_str, metavar="DIR", help="trajectory dataset directory")
+    source.add_argument("--bag", type=path_str, metavar="PATH", help="rosbag2 of demonstrations (instead of --data)")
+    parser.add_argument("--kind", choices=("vae", "infogan"), help="model kind (required)")
+    parser.add_argument(
+        "--latent-dim", type=positive_int, metavar="K", help="latent size N_alpha (required)"
+    )
+    hyper = parser.add_mutually_exclusive_group()
+    hyper.add_argument(
+        "--beta", type=non_negative_float, metavar="B",
+        help="VAE: weight of the KL term (default 0.001)",
+    )
+    hyper.add_argument(
+        "--lambda", dest="lam", type=non_negative_float, metavar="L",
+        help="InfoGAN: weight of the information term (default 1.0)",
+    )
+    parser.add_argument(
+        "--recon", choices=("sse", "mse"), default="sse",
+        help="VAE reconstruction term: sum (sse) or mean (mse) of the squared errors of the "
+        "normalised trajectory (default: %(default)s)",
+    )
+    parser.add_argument("--epochs", type=positive_int, metavar="E", help="epochs (required)")
+    parser.add_argument("--out", type=path_str, metavar="RUN", help="run directory (required)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last.pt"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing run directory at --out"
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=256, metavar="N",
+        help="batch size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr", type=positive_float, default=2e-4, metavar="LR",
+        help="Adam learning rate (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=integer, default=0, metavar="S", help="random seed (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--holdout", type=fraction, default=0.1, metavar="F",
+        help="held-out fraction of the safe episodes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--include-unsafe", action="store_true",
+        help="also train on unsafe episodes (default: safe episodes only)",
+    )
+    parser.add_argument(
+        "--checkpoint-every", type=positive_int, default=1, metavar="N",
+        help="write last.pt every N epochs (default: %(default)s)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _require(parser, "kind", "latent_dim", "epochs", "out")
+    _common_options(parser, "genrl_train_model")
+
+
+def _run_export(args: argparse.Namespace) -> dict:
+    from genrl_ros.export_cmd import run_export  # noqa: PLC0415 - lazy: imports torch, onnx
+
+    return run_export(args)
+
+
+def _add_export(subparsers: Any) -> None:
+    parser = _subparser(
+        subparsers,
+        "export",
+        _run_export,
+        "export a trained decoder to ONNX",
+        "Export the decoder of a trained model (run directory or checkpoint) to ONNX:\n"
+        "input alpha (batch, latent_dim), output trajectory (batch, T, 7) in radians (the\n"
+        "normalisation folded in), dynamic batch axis, metadata (task, horizon, joints,\n"
+        "latent_dim, prior, model hash). Checks onnxruntime against torch (max error\n"
+        "<= 1e-4 rad) before writing --out.",
+    )
+    parser.add_argument(
+        "--model", type=path_str, metavar="RUN", help="run directory or .pt checkpoint (required)"
+    )
+    parser.add_argument("--out", type=path_str, metavar="FILE", help="output .onnx file (required)")
+    parser.add_argument(
+        "--opset", type=positive_int, default=18, metavar="N",
+        help="ONNX opset (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=integer, default=0, metavar="S",
+        help="seed of the latents of the torch/onnxruntime check (default: %(default)s)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    _require(parser, "model", "out")
+    _common_options(parser, "genrl_export")
+
+
+def _run_eval_model(args: argparse.Namespace) -> dict:
+    from genrl_ros.eval_model import run_eval_model  # noqa: PLC0415 - lazy: torch, mujoco
+
+    return run_eval_model(args)
+
+
+def _add_eval_model(subparsers: Any) -> None:
+    parser = _subparser(
+        subparsers,
+        "eval-model",
+        _run_eval_model,
+        "precision, recall, DwPR and safe fraction of a trained model",
+        "Evaluate a trained generator against a dataset: precision and recall (k=3) of\n"
+        "prior samples vs the dataset's safe trajectories (equal set sizes), DwPR\n"
+        "(delta per latent dimension, delta_1, delta_2, delta_tilde) and the fraction of\n"
+        "prior samples that execute safely in the simulator. Writes eval.json and eval.md.",
+    )
+    parser.add_argument(
+        "--model", type=path_str, metavar="RUN", help="run directory or .pt checkpoint (required)"
+    )
+    parser.add_argument("--data", type=path_str, metavar="DIR", help="trajectory dataset (required)")
+    parser.add_argument(
+        "--n-samples", type=positive_int, default=5000, metavar="N",
+        help="generated and real trajectories for precision/recall (capped at the number of "
+        "safe trajectories; default: %(default)s; paper: 15000)",
+    )
+    parser.add_argument(
+        "--dwpr-n", type=positive_int, default=1000, metavar="n",
+        help="prior samples per intervention for DwPR (default: %(default)s; paper: 10000)",
+    )
+    parser.add_argument(
+        "--n-safety", type=non_negative_int, default=1000, metavar="N",
+        help="prior samples executed in the simulator for the safe fraction (0: skip; "
+        "default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=integer, default=0, metavar="S", help="random seed (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--out", type=path_str, metavar="DIR", help="output directory (default: RUN/eval)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    _require(parser, "model", "data")
+    _common_options(parser, "genrl_eval_model")
+
+
+def _run_zoo(args: argparse.Namespace) -> dict:
+    from genrl_ros.zoo import run_zoo  # noqa: PLC0415 - lazy: imports torch, mujoco
+
+    return run_zoo(args)
+
+
+def _csv_list(kind: Callable[[Any], Any]) -> Callable[[Any], list]:
+    def parse(value: Any) -> list:
+        items = value if isinstance(value, list) else str(value).split(",")
+        items = [item for item in (str(i).strip() for i in items) if item]
+        if not items:
+            raise argparse.ArgumentTypeError(f"must be a comma-separated list, got {value!r}")
+        return [kind(item) for item in items]
+
+    return parse
+
+
+def _model_kind(value: Any) -> str:
+    if value not in ("vae", "infogan"):
+        raise argparse.ArgumentTypeError(f"must be vae or infogan, got {value!r}")
+    return str(value)
+
+
+def _add_zoo(subparsers: Any) -> None:
+    parser = _subparser(
+        subparsers,
+        "zoo",
+        _run_zoo,
+        "train and evaluate the paper's model zoo (VAE1-9, GAN1-9)",
+        "Train VAE1-9 (N_alpha 2/3/6 x beta 0.01/0.005/0.001) and GAN1-9 (N_alpha 2/3/6 x\n"
+        "lambda 0.1/1.5/3.5), named as in the paper's Table 1, evaluate each like\n"
+        "'genrl eval-model', and write the table of Tables 4/5 (zoo.md/json/csv), the\n"
+        "precision-recall and delta_1-delta_tilde scatter plots and test-vs-generated\n"
+        "trajectory plots. Resumable: complete models are skipped.",
+    )
+    parser.add_argument("--task", choices=TASKS, help="task of the dataset (required)")
+    parser.add_argument("--data", type=path_str, metavar="DIR", help="trajectory dataset (required)")
+    parser.add_argument("--out", type=path_str, metavar="DIR", help="zoo directory (required)")
+    parser.add_argument(
+        "--epochs", type=positive_int, default=300, metavar="E",
+        help="epochs per model (default: %(default)s; paper: 5000)",
+    )
+    parser.add_argument(
+        "--kinds", type=_csv_list(_model_kind), default=["vae", "infogan"], metavar="K,..",
+        help="model kinds (default: vae,infogan)",
+    )
+    parser.add_argument(
+        "--latent-dims", type=_csv_list(positive_int), default=[2, 3, 6], metavar="N,..",
+        help="latent sizes among 2,3,6 (default: 2,3,6)",
+    )
+    parser.add_argument(
+        "--n-samples", type=positive_int, default=5000, metavar="N",
+        help="precision/recall set size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--dwpr-n", type=positive_int, default=1000, metavar="n",
+        help="DwPR samples per intervention (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-safety", type=non_negative_int, default=500, metavar="N",
+        help="simulated prior samples per model for the safe fraction (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=256, metavar="N",
+        help="batch size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=integer, default=0, metavar="S", help="random seed (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue a zoo in a non-empty --out (complete models are skipped)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _require(parser, "task", "data", "out")
+    _common_options(parser, "genrl_zoo")
+
+
 SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_demos,
     _add_run,
     _add_import_bag,
     _add_export_bag,
+    _add_train_model,
+    _add_export,
+    _add_eval_model,
+    _add_zoo,
 )
 
 
@@ -500,7 +780,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = parse_args(argv)
     prefix = f"{PROG} {args.command}"
-    apply_threads(args.threads, import_torch=args.command == "run")
+    apply_threads(args.threads, import_torch=args.command in TORCH_COMMANDS)
     try:
         summary = args.handler(args)
     except USER_ERRORS as exc:

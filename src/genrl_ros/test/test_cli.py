@@ -77,6 +77,7 @@ def write(path: Path, text: str) -> Path:
 
 def test_subcommands_registered():
     assert {"demos", "run", "import-bag", "export-bag"} <= set(SUBCOMMANDS)
+    assert {"train-model", "export", "eval-model", "zoo"} <= set(SUBCOMMANDS)
 
 
 def test_top_level_help(capsys):
@@ -142,7 +143,7 @@ def test_help_imports_no_heavy_module():
         "    cli.main(['--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "for name in ('demos', 'run'):\n"
+        "for name in ('demos', 'run', 'train-model', 'export', 'eval-model', 'zoo'):\n"
         "    try:\n"
         "        cli.main([name, '--help'])\n"
         "    except SystemExit:\n"

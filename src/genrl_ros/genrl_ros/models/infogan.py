@@ -1,0 +1,112 @@
+"""InfoGAN over flattened, normalised joint trajectories (paper Section 5.1.2, Appendix B.2).
+
+Generator: Table 7 (:func:`~genrl_ros.models.base.decoder_layers`), input the code alpha
+only: the paper's generator maps "a latent sample alpha sampled from the prior noise
+distribution" through Lin(N_alpha, 128), so there is no separate incompressible noise input;
+the whole input is the code. Prior U(-1, 1) on every code dimension.
+
+Discriminator and Q network (Table 8): shared Lin(T*J,256)+ReLU, Lin(256,128)+ReLU; the
+discriminator head Lin(128,1)+Sigmoid; the Q head Lin(128,64), Lin(64,N_alpha), exactly as
+listed (no non-linearity between the two Q layers). The Q head outputs the mean of a
+Gaussian posterior Q(alpha | tau) with a fixed unit variance, so the information term
+-log Q(alpha | g(alpha)) is 0.5 * ||alpha - mu(g(alpha))||^2 (+ a constant), summed over the
+code dimensions and averaged over the batch. A learned variance was not used: with a fixed
+variance lambda keeps one meaning across models (the weight of a squared error in code units).
+
+Objective (the paper's min-max with the information term weighted by lambda):
+
+* discriminator step (shared layers, discriminator head and Q head):
+  BCE(D(tau_real), 1) + BCE(D(g(alpha)), 0) + lambda * info(alpha, Q(g(alpha))), with the
+  fake trajectories detached from the generator;
+* generator step (generator only): the non-saturating BCE(D(g(alpha)), 1) +
+  lambda * info(alpha, Q(g(alpha))).
+
+The BCE is computed from the pre-sigmoid output of the discriminator head (numerically stable,
+identical in value to the BCE of the Sigmoid output).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genrl_ros.models.base import TrajectoryGenerator
+
+
+class DiscriminatorQ(nn.Module):
+    """Table 8: shared layers, discriminator head (probability real), Q head (code mean)."""
+
+    def __init__(self, input_dim: int, latent_dim: int) -> None:
+        super().__init__()
+        self.shared = nn.Sequential(
+            nn.Linear(input_dim, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU()
+        )
+        self.d_head = nn.Sequential(nn.Linear(128, 1), nn.Sigmoid())
+        self.q_head = nn.Sequential(nn.Linear(128, 64), nn.Linear(64, latent_dim))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(n, T*J) -> (D logits (n,), Q mean (n, latent_dim)); D = sigmoid(logits)."""
+        hidden = self.shared(x)
+        logits = self.d_head[0](hidden).squeeze(1)
+        return logits, self.q_head(hidden)
+
+    def probability(self, x: torch.Tensor) -> torch.Tensor:
+        """D(x), the Table-8 output (after the Sigmoid), (n, 1)."""
+        return self.d_head(self.shared(x))
+
+
+class InfoGAN(TrajectoryGenerator):
+    """InfoGAN; ``hparams``: ``lambda`` (weight of the information term)."""
+
+    kind = "infogan"
+    prior = "uniform"
+
+    def __init__(
+        self,
+        latent_dim: int,
+        horizon: int,
+        joint_names: Sequence[str],
+        control_dt_s: float,
+        task: str,
+        **hparams: Any,
+    ) -> None:
+        unknown = set(hparams) - {"lambda"}
+        if unknown:
+            raise ValueError(f"unknown InfoGAN hyperparameters {sorted(unknown)}")
+        lam = float(hparams.get("lambda", 1.0))
+        if not lam >= 0.0:
+            raise ValueError(f"lambda must be >= 0, got {lam}")
+        super().__init__(latent_dim, horizon, joint_names, control_dt_s, task, **{"lambda": lam})
+        self.lam = lam
+        self.discriminator = DiscriminatorQ(self.output_dim, self.latent_dim)
+
+    @staticmethod
+    def info_loss(alpha: torch.Tensor, q_mean: torch.Tensor) -> torch.Tensor:
+        """-log Q(alpha | tau) of a unit-variance Gaussian, without the constant (batch mean)."""
+        return 0.5 * (alpha - q_mean).pow(2).sum(dim=1).mean()
+
+    def discriminator_loss(
+        self, real: torch.Tensor, alpha: torch.Tensor, fake: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Discriminator + Q step on normalised real (n, T*J) and detached fake samples."""
+        real_logits, _ = self.discriminator(real)
+        fake_logits, q_mean = self.discriminator(fake.detach())
+        adversarial = F.binary_cross_entropy_with_logits(
+            real_logits, torch.ones_like(real_logits)
+        ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        info = self.info_loss(alpha, q_mean)
+        return {"loss": adversarial + self.lam * info, "adversarial": adversarial, "info": info}
+
+    def generator_loss(self, alpha: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Generator step: non-saturating adversarial loss + lambda * information term."""
+        logits, q_mean = self.discriminator(fake)
+        adversarial = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        info = self.info_loss(alpha, q_mean)
+        return {"loss": adversarial + self.lam * info, "adversarial": adversarial, "info": info}
+
+    def hparams_summary(self) -> dict[str, Any]:
+        return {"lambda": self.lam}

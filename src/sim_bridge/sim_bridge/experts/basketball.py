@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim_bridge.experts.profiles import MIN_JERK_PEAK, min_jerk
 from sim_bridge.arm import JOINT_VELOCITY_LIMIT_RAD_S
 from sim_bridge.executor import BatchExecutor, EpisodeOutcomes
 from sim_bridge.tasks.basketball import (
@@ -62,19 +63,12 @@ RELEASE_LEAD_S = 0.08  # the swing's velocity peak comes this long before the gr
 PEAK_VELOCITY_RAD_S = (
     VELOCITY_MARGIN * JOINT_VELOCITY_LIMIT_RAD_S * np.array([0.0, 1.0, 0.0, -1.0, 0.0, -1.0, 0.0])
 )
-MIN_JERK_PEAK = 1.875  # peak speed of a minimum-jerk move = 1.875 * length / duration
 STRENGTH_RANGE = (0.2, 1.0)
 #: joint 1 turns to the aim in the approach phase; within 95 % of its velocity limit up to this
 MAX_AIM_RAD = 1.72
 N_CROSSINGS = 3  # direct flight, after the first bounce, after the second bounce
 #: two neighbouring grid strengths belong to one saw tooth when their radii differ by less
 JUMP_M = 0.12
-
-
-def min_jerk(tau: np.ndarray) -> np.ndarray:
-    """Minimum-jerk progress 0 -> 1 for tau in [0, 1] (clipped outside)."""
-    tau = np.clip(tau, 0.0, 1.0)
-    return tau**3 * (10.0 - 15.0 * tau + 6.0 * tau**2)
 
 
 @dataclass(frozen=True)

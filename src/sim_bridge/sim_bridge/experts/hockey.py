@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim_bridge.experts.profiles import MIN_JERK_PEAK, min_jerk
 from sim_bridge.executor import BatchExecutor, EpisodeOutcomes
 from sim_bridge.trajectory import check_trajectories
 from sim_bridge.kinematics import ArmIK, rotation_y, rotation_z
@@ -43,17 +44,10 @@ HOVER_HEIGHT_M = 0.07
 LIFT_HEIGHT_M = 0.15
 # Phase boundaries (s).
 T_HOVER, T_WINDUP, T_STRIKE_END, T_LIFT_END = 1.15, 1.5, 2.0, 2.76
-MIN_JERK_PEAK = 1.875  # peak speed of a minimum-jerk move = 1.875 * length / duration
 SPEED_RANGE_M_S = (0.3, 1.6)
 VELOCITY_MARGIN = 0.95  # expert joint velocities stay below 95 % of the limits
 STICK_LENGTH_M = 0.47 + 0.107  # blade centre to wrist (link7) axis
 STROKE_TILT_SHARE = 0.65  # fraction of the stroke made by swinging the stick
-
-
-def min_jerk(tau: np.ndarray) -> np.ndarray:
-    """Minimum-jerk progress 0 -> 1 for tau in [0, 1] (clipped outside)."""
-    tau = np.clip(tau, 0.0, 1.0)
-    return tau**3 * (10.0 - 15.0 * tau + 6.0 * tau**2)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 TASKS = ("hockey", "basketball")
 PRESET_EPISODES = {"small": 2000, "paper": 40000}
 #: subcommands whose implementation uses torch (its thread count is set before they run)
-TORCH_COMMANDS = ("run", "train-model", "export", "eval-model", "zoo")
+TORCH_COMMANDS = ("run", "train-model", "export", "eval-model", "zoo", "train-policy")
 
 # Exceptions of the implementations that are the user's to fix: reported in one line, exit 2.
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError)
@@ -463,9 +463,9 @@ def _add_train_model(subparsers: Any) -> None:
         help="InfoGAN: weight of the information term (default 1.0)",
     )
     parser.add_argument(
-        "--recon", choices=("sse", "mse"), default="sse",
-        help="VAE reconstruction term: sum (sse) or mean (mse) of the squared errors of the "
-        "normalised trajectory (default: %(default)s)",
+        "--recon", choices=("mse", "sse"), default="mse",
+        help="VAE reconstruction term: mean (mse) or sum (sse) of the squared errors of the "
+        "normalised trajectory; the paper's beta values fit the mean (default: %(default)s)",
     )
     parser.add_argument("--epochs", type=positive_int, metavar="E", help="epochs (required)")
     parser.add_argument("--out", type=path_str, metavar="RUN", help="run directory (required)")
@@ -662,6 +662,111 @@ def _add_zoo(subparsers: Any) -> None:
     _common_options(parser, "genrl_zoo")
 
 
+# genrl train-policy --------------------------------------------------------------------
+
+
+def _run_train_policy(args: argparse.Namespace) -> dict:
+    from genrl_ros.train_policy import run_train_policy  # noqa: PLC0415 - lazy: torch, mujoco
+
+    return run_train_policy(args)
+
+
+def _add_train_policy(subparsers: Any) -> None:
+    from genrl_ros.em.config import EMConfig  # noqa: PLC0415 - plain dataclass, no torch
+
+    defaults = EMConfig()
+    parser = _subparser(
+        subparsers,
+        "train-policy",
+        _run_train_policy,
+        "train a latent policy with EM (GenRL Algorithm 1) on a trained generator",
+        "Train a Gaussian latent policy pi(alpha | goal or camera image) on a trained\n"
+        "generator with GenRL's EM algorithm in the batched simulator: per iteration N goals,\n"
+        "alpha ~ pi, tau = g(alpha), execute, reward; E-step (ratio x advantage - KL, trust\n"
+        "region), M-step (copy, or distillation into the camera policy), value fit. Writes\n"
+        "OUT/episodes.csv (every episode, with table-contact steps), curve.csv/png (reward vs\n"
+        "episodes), last.pt (atomic checkpoint, --resume), and at the end eval.json (held-out\n"
+        "goals), policy.pt, policy.onnx and summary.json.",
+    )
+    parser.add_argument("--task", choices=TASKS, help="task (required)")
+    parser.add_argument(
+        "--model", type=path_str, metavar="RUN",
+        help="generator: train-model run directory or .pt checkpoint (required)",
+    )
+    parser.add_argument(
+        "--observation", choices=("goal", "image"), default="goal",
+        help="policy input: goal xy, or the 64x64 camera image (input remapping) "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--iterations", type=positive_int, metavar="I", help="EM iterations (required)"
+    )
+    parser.add_argument("--out", type=path_str, metavar="DIR", help="run directory (required)")
+    parser.add_argument(
+        "--seed", type=integer, default=0, metavar="S", help="random seed (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last.pt"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing run directory at --out"
+    )
+    parser.add_argument(
+        "--eval-goals", type=positive_int, default=500, metavar="N",
+        help="held-out goals of the final evaluation (default: %(default)s)",
+    )
+    em = parser.add_argument_group("EM hyperparameters (defaults: genrl_ros.em.config.EMConfig)")
+    em.add_argument(
+        "--episodes-per-iteration", type=positive_int, metavar="N",
+        help=f"episodes per iteration (default: {defaults.episodes_per_iteration})",
+    )
+    em.add_argument(
+        "--estep-epochs", type=positive_int, metavar="E",
+        help=f"E-step passes over the batch (default: {defaults.estep_epochs})",
+    )
+    em.add_argument(
+        "--minibatch-size", type=positive_int, metavar="N",
+        help=f"E-step minibatch (default: {defaults.minibatch_size})",
+    )
+    em.add_argument(
+        "--lr", type=positive_float, metavar="LR",
+        help=f"E-step Adam learning rate (default: {defaults.lr})",
+    )
+    em.add_argument(
+        "--kl-weight", type=non_negative_float, metavar="W",
+        help=f"weight of KL(q || pi) in the E-step objective (default: {defaults.kl_weight})",
+    )
+    em.add_argument(
+        "--max-kl", type=positive_float, metavar="KL",
+        help=f"trust region: largest batch mean KL(q || pi) (default: {defaults.max_kl})",
+    )
+    em.add_argument(
+        "--value-epochs", type=positive_int, metavar="E",
+        help=f"value-function Adam steps per iteration (default: {defaults.value_epochs})",
+    )
+    em.add_argument(
+        "--init-std", type=positive_float, metavar="S",
+        help="initial policy std (default: the prior's std)",
+    )
+    em.add_argument(
+        "--invalid-reward", type=_float, metavar="R",
+        help="reward of a trajectory rejected by the joint limits (default: per task, "
+        "hockey -1.5, basketball -10)",
+    )
+    em.add_argument(
+        "--distill-epochs", type=positive_int, metavar="E",
+        help=f"image policy: distillation epochs per iteration (default: {defaults.distill_epochs})",
+    )
+    parser.add_argument(
+        "--checkpoint-every", type=positive_int, metavar="N",
+        help=f"write last.pt every N iterations (default: {defaults.checkpoint_every})",
+    )
+    parser.add_argument("--no-onnx", action="store_true", help="do not export policy.onnx")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _require(parser, "task", "model", "iterations", "out")
+    _common_options(parser, "genrl_train_policy")
+
+
 SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_demos,
     _add_run,
@@ -671,6 +776,7 @@ SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_export,
     _add_eval_model,
     _add_zoo,
+    _add_train_policy,
 )
 
 

@@ -32,7 +32,7 @@ The literal reading alone selects collapsed models: on the hockey data the first
 samples all sit near the mean trajectory, has the smallest ``sample_error`` (0.20 rad^2 vs
 0.35 after 300 epochs, with precision 0.07 and recall 0.0 against 0.67 / 0.52), because the
 mean is close to every trajectory. Adding the reverse direction penalises missing coverage.
-For the VAE the held-out reconstruction error (posterior mean decoded; SSE in normalised units,
+For the VAE the held-out reconstruction error (posterior mean decoded; in normalised units,
 the loss's unit, and RMSE in rad) is logged as well.
 
 Resuming (``resume=True``) continues from ``last.pt`` and gives bit-for-bit the weights of an
@@ -93,7 +93,7 @@ class TrainConfig:
     epochs: int
     beta: float | None = None
     lam: float | None = None
-    recon: str = "sse"
+    recon: str = "mse"
     batch_size: int = 256
     lr: float = 2e-4
     seed: int = 0

@@ -244,6 +244,52 @@ def test_invalid_option_values(argv, fake_impl, capsys):
     assert "error:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train-model", "--data", "d", "--kind", "vae", "--latent-dim", "0", "--epochs", "1",
+          "--out", "o"], "--latent-dim: must be a positive integer"),
+        (["train-model", "--data", "d", "--kind", "vae", "--latent-dim", "2", "--epochs", "1",
+          "--out", "o", "--beta", "-0.1"], "--beta: must be a number >= 0"),
+        (["train-model", "--data", "d", "--kind", "infogan", "--latent-dim", "2", "--epochs",
+          "1", "--out", "o", "--beta", "1", "--lambda", "1"], "not allowed with argument"),
+        (["train-model", "--data", "d", "--bag", "b", "--kind", "vae", "--latent-dim", "2",
+          "--epochs", "1", "--out", "o"], "not allowed with argument"),
+        (["train-model", "--data", "d", "--kind", "gan", "--latent-dim", "2", "--epochs", "1",
+          "--out", "o"], "invalid choice"),
+        (["train-model", "--data", "d", "--kind", "vae", "--latent-dim", "2", "--out", "o"],
+         "the following arguments are required: --epochs"),
+        (["train-model", "--data", "d", "--kind", "vae", "--latent-dim", "2", "--epochs", "1",
+          "--out", "o", "--holdout", "1.5"], "--holdout: must be a number in [0, 1)"),
+        (["train-model", "--data", "d", "--kind", "vae", "--latent-dim", "2", "--epochs", "1",
+          "--out", "o", "--lr", "nan"], "--lr: must be a finite number"),
+        (["zoo", "--task", "hockey", "--data", "d", "--out", "o", "--kinds", "vae,flow"],
+         "must be vae or infogan"),
+        (["zoo", "--task", "hockey", "--data", "d", "--out", "o", "--latent-dims", "2,x"],
+         "must be an integer"),
+        (["export", "--model", "m"], "the following arguments are required: --out"),
+        (["eval-model", "--model", "m", "--data", "d", "--n-samples", "0"],
+         "must be a positive integer"),
+    ],
+)
+def test_model_commands_invalid_options(argv, message, capsys):
+    assert run_main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_model_commands_parse(tmp_path):
+    args = cli.parse_args(["zoo", "--task", "hockey", "--data", "d", "--out", "o",
+                           "--kinds", "infogan", "--latent-dims", "2, 6"])
+    assert (args.kinds, args.latent_dims, args.epochs) == (["infogan"], [2, 6], 300)
+    args = cli.parse_args(["train-model", "--data", "d", "--kind", "infogan", "--latent-dim",
+                           "3", "--lambda", "3.5", "--epochs", "5", "--out", "o"])
+    assert (args.lam, args.beta, args.batch_size, args.lr, args.recon) == (3.5, None, 256, 2e-4, "mse")
+    config = write(tmp_path / "c.yaml", "genrl_train_model:\n  ros__parameters:\n"
+                   "    kind: vae\n    latent_dim: 6\n    beta: 0.01\n    epochs: 50\n")
+    args = cli.parse_args(["train-model", "--config", str(config), "--data", "d", "--out", "o"])
+    assert (args.kind, args.latent_dim, args.beta, args.epochs) == ("vae", 6, 0.01, 50)
+
+
 def test_run_presets(fake_impl):
     assert run_main(["run"]) == 0
     args = fake_impl["run"]

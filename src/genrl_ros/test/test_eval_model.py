@@ -169,3 +169,21 @@ def test_tiny_zoo_and_resume(tiny_run, tmp_path):
         make_zoo(dataset, tmp_path / "zoo", resume=True, **{**options, "epochs": 2})
     with pytest.raises(ValueError, match="is of task 'hockey', not 'basketball'"):
         make_zoo(dataset, tmp_path / "zoo2", **{**options, "task": "basketball"})
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_end_to_end_on_real_demonstrations(tmp_path, capsys):
+    """genrl demos -> train-model -> eval-model -> export, on a small real hockey dataset."""
+    data, run = tmp_path / "demos", tmp_path / "run"
+    assert cli.main(["demos", "--task", "hockey", "--episodes", "120", "--expert-goals", "8",
+                     "--demonstrations", "8", "--out", str(data)]) == 0
+    assert cli.main(["train-model", "--data", str(data), "--kind", "vae", "--latent-dim", "3",
+                     "--beta", "0.001", "--epochs", "5", "--batch-size", "32", "--out", str(run),
+                     "--no-progress"]) == 0
+    capsys.readouterr()
+    assert cli.main(["eval-model", "--model", str(run), "--data", str(data), "--n-samples", "100",
+                     "--dwpr-n", "20", "--n-safety", "20", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 <= summary["safe_fraction"] <= 1 and (run / "eval" / "eval.md").is_file()
+    assert cli.main(["export", "--model", str(run), "--out", str(tmp_path / "d.onnx")]) == 0

@@ -167,6 +167,7 @@ def test_vae_loss_terms():
     losses = model.loss(x, torch.Generator().manual_seed(0))
     assert set(losses) == {"loss", "recon", "kl"}
     torch.testing.assert_close(losses["loss"], losses["recon"] + 0.001 * losses["kl"])
+    assert model.recon == "mse"  # the default
     mean, log_std = torch.zeros(2, 3), torch.zeros(2, 3)
     assert torch.equal(BetaVAE.kl_divergence(mean, log_std), torch.zeros(2))
     kl = BetaVAE.kl_divergence(torch.ones(1, 3), torch.full((1, 3), np.log(2.0)))

@@ -21,6 +21,10 @@ Objective (the paper's min-max with the information term weighted by lambda):
 * generator step (generator only): the non-saturating BCE(D(g(alpha)), 1) +
   lambda * info(alpha, Q(g(alpha))).
 
+Optimisers (``genrl train-model``): Adam with the paper's learning rate 2e-4 for both sides and
+betas (0.5, 0.999), the usual GAN setting (the paper gives only the learning rate); the VAE
+uses Adam's default betas.
+
 The BCE is computed from the pre-sigmoid output of the discriminator head (numerically stable,
 identical in value to the BCE of the Sigmoid output).
 """

@@ -8,11 +8,19 @@ Loss per sample (averaged over the batch), on normalised trajectories x (T*J val
 
     recon(x, x_hat) + beta * KL(q(alpha|x) || N(0, I))
 
-with ``recon = "sse"`` (default): the sum over the T*J values of the squared error, i.e. the
-negative log likelihood of a unit-variance Gaussian decoder up to a factor 1/2 and a constant
-(in normalised units: one standard deviation of the data per joint and step); or
-``recon = "mse"``: the mean over the T*J values, which makes beta T*J times stronger.
-The KL term is the closed form for diagonal Gaussians, summed over the latent dimensions.
+with ``recon = "mse"`` (default): the mean over the T*J values of the squared error, i.e. the
+negative log likelihood of a Gaussian decoder with a fixed variance, scaled by 2 / (T*J) (up
+to a constant); or ``recon = "sse"``: the sum over the T*J values (the unit-variance Gaussian
+NLL times 2), which makes beta T*J times weaker. The KL term is the closed form for diagonal
+Gaussians, summed over the latent dimensions.
+
+Why "mse": the paper's beta values (0.01, 0.005, 0.001) only mean something next to a
+per-value reconstruction term. With the sum over 69*7 = 483 values, beta = 0.001 leaves the
+KL term negligible: on the 5000-episode hockey dataset (N_alpha 3, 300 epochs) the posterior
+standard deviations shrank to ~0.008 with posterior means spread 1.6-2.6 (the prior covers
+only the middle of the codes in use): precision 0.67, recall 0.52 of prior samples. With the
+mean, the aggregate posterior has variance 0.9-1.3 per dimension (matches the N(0, I) prior)
+and precision/recall were 0.82 / 0.67 after the same 300 epochs.
 """
 
 from __future__ import annotations
@@ -46,7 +54,7 @@ def encoder_layers(input_dim: int) -> nn.Sequential:
 
 
 class BetaVAE(TrajectoryGenerator):
-    """beta-VAE; ``hparams``: ``beta`` (KL weight), ``recon`` ("sse" | "mse")."""
+    """beta-VAE; ``hparams``: ``beta`` (KL weight), ``recon`` ("mse" | "sse")."""
 
     kind = "vae"
     prior = "normal"
@@ -59,7 +67,7 @@ class BetaVAE(TrajectoryGenerator):
         control_dt_s: float,
         task: str,
         beta: float = 0.001,
-        recon: str = "sse",
+        recon: str = "mse",
     ) -> None:
         beta = float(beta)
         if not beta >= 0.0:

@@ -134,7 +134,7 @@ def plot_coverage(demos, task, path: Path, n_goal_samples: int = 4000) -> None:
     pad = 0.3
     ax_map.set_xlim(span[:, 0].min() - pad, span[:, 0].max() + pad)
     ax_map.set_ylim(span[:, 1].min() - pad, span[:, 1].max() + pad)
-    ax_map.legend(loc="upper left", fontsize=8, markerscale=2)
+    ax_map.legend(loc="best", fontsize=8, markerscale=2, framealpha=0.6)
     bins = np.linspace(min(outcomes.reward.min(), -1e-3), 0.0, 61)
     ax_reward.hist(outcomes.reward[perturbed], bins=bins, color="tab:blue", alpha=0.7, label="perturbed")
     ax_reward.hist(

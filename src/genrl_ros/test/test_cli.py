@@ -78,6 +78,7 @@ def write(path: Path, text: str) -> Path:
 def test_subcommands_registered():
     assert {"demos", "run", "import-bag", "export-bag"} <= set(SUBCOMMANDS)
     assert {"train-model", "export", "eval-model", "zoo"} <= set(SUBCOMMANDS)
+    assert "train-policy" in SUBCOMMANDS
 
 
 def test_top_level_help(capsys):
@@ -143,7 +144,8 @@ def test_help_imports_no_heavy_module():
         "    cli.main(['--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "for name in ('demos', 'run', 'train-model', 'export', 'eval-model', 'zoo'):\n"
+        "for name in ('demos', 'run', 'train-model', 'export', 'eval-model', 'zoo',\n"
+        "             'train-policy'):\n"
         "    try:\n"
         "        cli.main([name, '--help'])\n"
         "    except SystemExit:\n"

@@ -1,0 +1,369 @@
+"""EM policy training (GenRL Algorithm 1): E-step, M-step, value fit, a tiny run that learns,
+exact resume, logs, and ``genrl train-policy``.
+
+The generator here is a tiny linear one: PCA of 25 scripted hockey shots (5 directions x 5
+speeds, joint commands from the expert's IK, no simulation), latent N(0, I) -> mean + latent
+x principal directions. It has the interface of ``genrl_ros.models`` generators.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genrl_ros import cli
+from genrl_ros.em.config import EMConfig
+from genrl_ros.em.trainer import (
+    CURVE_FILE,
+    EPISODES_FILE,
+    LAST_FILE,
+    EMTrainer,
+    EpisodeBatch,
+    evaluation_goals,
+    load_policy,
+    train_em,
+)
+from sim_bridge.arm import JOINT_NAMES
+
+
+class PCAGenerator:
+    """Linear generator: alpha (n, L) -> mean + alpha @ basis, basis scaled so that the
+    training trajectories have latents of unit variance."""
+
+    prior = "normal"
+    task = "hockey"
+
+    def __init__(self, trajectories: np.ndarray, latent_dim: int) -> None:
+        n, self.horizon, _ = trajectories.shape
+        flat = trajectories.reshape(n, -1)
+        self.mean = flat.mean(axis=0)
+        _, s, vt = np.linalg.svd(flat - self.mean, full_matrices=False)
+        self.basis = vt[:latent_dim] * (s[:latent_dim] / np.sqrt(n))[:, None]
+        self.latent_dim = latent_dim
+        self.joint_names = JOINT_NAMES
+
+    def eval(self) -> "PCAGenerator":
+        return self
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(n, self.latent_dim, generator=generator)
+
+    def decode(self, alpha: torch.Tensor) -> torch.Tensor:
+        flat = self.mean + np.asarray(alpha, dtype=np.float64) @ self.basis
+        return torch.as_tensor(flat.reshape(-1, self.horizon, len(self.joint_names)),
+                               dtype=torch.float32)
+
+
+@pytest.fixture(scope="module")
+def shots() -> np.ndarray:
+    from sim_bridge.experts.hockey import HockeyExpert, HockeyShot
+
+    expert = HockeyExpert()
+    grid = [HockeyShot(float(d), float(v)) for d in np.linspace(-0.6, 0.6, 5)
+            for v in np.linspace(0.4, 1.3, 5)]
+    _, trajectories = expert.trajectories(grid)
+    expert.executor.close()
+    return trajectories
+
+
+@pytest.fixture(scope="module")
+def generator(shots) -> PCAGenerator:
+    return PCAGenerator(shots, 2)
+
+
+def synthetic_batch(trainer: EMTrainer, n: int = 64, seed: int = 0) -> EpisodeBatch:
+    """A batch without simulation: alpha from pi, reward = -||alpha - target(goal)||."""
+    rng = np.random.default_rng(seed)
+    goals = trainer.task.sample_goals(n, rng)
+    observation, images = trainer.observe(goals)
+    alpha, _, _ = trainer.policy.sample(observation, torch.Generator().manual_seed(seed))
+    target = np.stack([goals[:, 1] * 2.0, goals[:, 0] - 1.0], axis=1)[:, : trainer.latent_dim]
+    rewards = -np.linalg.norm(alpha.numpy() - target, axis=1)
+    return EpisodeBatch(
+        goals=goals, alpha=alpha.numpy(), rewards=rewards, distance_m=-rewards,
+        executed=np.ones(n, bool), table_contact_steps=np.zeros(n, np.int64),
+        unsafe_contact_steps=np.zeros(n, np.int64), images=images,
+    )
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_config_defaults_validation_and_json():
+    config = EMConfig()
+    assert config.episodes_per_iteration >= 2 and config.max_kl > 0
+    assert config.invalid_reward_for("hockey") < -1.0
+    assert config.success_radius_for("hockey") == 0.05
+    assert config.success_radius_for("basketball") == 0.15
+    assert config.init_std_for("normal") == 1.0
+    assert config.init_std_for("uniform") == pytest.approx(3 ** -0.5)
+    assert config.latent_bound_for("uniform") == 1.0 and config.latent_bound_for("normal") is None
+    assert EMConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
+    for bad in ({"episodes_per_iteration": 1}, {"lr": 0.0}, {"max_kl": -1.0},
+                {"init_std": 0.0}, {"estep_epochs": True}):
+        with pytest.raises(ValueError):
+            EMConfig(**bad)
+    with pytest.raises(ValueError, match="unknown EMConfig fields"):
+        EMConfig.from_json({"batch": 3})
+
+
+def test_generator_must_fit_the_task(generator):
+    with pytest.raises(ValueError, match="does not fit the task"):
+        EMTrainer(generator, "basketball", EMConfig(episodes_per_iteration=4))
+
+
+# ----------------------------------------------------------------------------- E / M / V
+
+
+def test_e_step_increases_the_surrogate_within_the_trust_region(generator):
+    trainer = EMTrainer(generator, "hockey", EMConfig(max_kl=0.05, estep_epochs=20, lr=3e-3))
+    try:
+        batch = synthetic_batch(trainer)
+        before = {k: v.clone() for k, v in trainer.policy.state_dict().items()}
+        stats = trainer.e_step(batch)
+        # q starts at pi: ratio 1, normalised advantages have mean 0, KL 0
+        assert stats["surrogate_before"] == pytest.approx(0.0, abs=1e-5)
+        assert stats["kl_before"] == pytest.approx(0.0, abs=1e-7)
+        assert stats["surrogate_after"] > stats["surrogate_before"] + 0.05
+        # the stated bound: batch mean KL(q || pi) <= max(max_kl, KL at the start) = max_kl
+        assert 0.0 < stats["kl"] <= 0.05
+        assert stats["estep_steps"] > 0
+        # pi_theta is untouched by the E-step
+        for key, value in trainer.policy.state_dict().items():
+            assert torch.equal(value, before[key])
+
+        tight = EMTrainer(generator, "hockey", EMConfig(max_kl=1e-4, estep_epochs=20, lr=3e-3))
+        stats = tight.e_step(synthetic_batch(tight))
+        assert stats["trust_region_stop"] and stats["kl"] <= 1e-4
+        tight.close()
+    finally:
+        trainer.close()
+
+
+def test_m_step_copies_q_into_pi_and_value_fit(generator):
+    trainer = EMTrainer(generator, "hockey", EMConfig(value_epochs=100))
+    try:
+        batch = synthetic_batch(trainer)
+        trainer.e_step(batch)
+        goals = torch.as_tensor(batch.goals, dtype=torch.float32)
+        assert not torch.equal(trainer.policy(goals)[0], trainer.q(goals)[0])
+        trainer.m_step(batch)
+        for key, value in trainer.q.state_dict().items():
+            assert torch.equal(trainer.policy.state_dict()[key], value)
+        assert torch.equal(trainer.policy(goals)[0], trainer.q(goals)[0])
+        rewards = torch.as_tensor(batch.rewards, dtype=torch.float32)
+        with torch.no_grad():
+            before = float((trainer.value(goals) - rewards).pow(2).mean())
+        after = trainer.fit_value(batch)["value_loss"]
+        assert after < 0.5 * before
+    finally:
+        trainer.close()
+
+
+def test_image_m_step_distils_q_into_the_camera_policy(generator):
+    config = EMConfig(episodes_per_iteration=16, distill_epochs=15, distill_lr=3e-3,
+                      distill_minibatch_size=16)
+    trainer = EMTrainer(generator, "hockey", config, observation="image")
+    try:
+        batch = synthetic_batch(trainer, n=16)
+        assert batch.images.shape == (16, 64, 64, 3)
+        stats = trainer.e_step(batch)  # q is goal-conditioned; pi sees images
+        assert stats["surrogate_after"] > stats["surrogate_before"]
+        goals = torch.as_tensor(batch.goals, dtype=torch.float32)
+        images = trainer._observation_tensor(batch)
+        from latent_policy_node.policy import gaussian_kl
+
+        def kl() -> float:
+            with torch.no_grad():
+                return float(gaussian_kl(*trainer.q(goals), *trainer.policy(images)).mean())
+
+        before = kl()
+        distill_kl = trainer.m_step(batch)["distill_kl"]
+        assert distill_kl == pytest.approx(kl(), rel=1e-4, abs=1e-7)
+        assert distill_kl < 0.5 * before
+    finally:
+        trainer.close()
+
+
+def test_rejected_trajectories_get_the_penalty_and_are_counted(generator, shots):
+    class Wild(PCAGenerator):
+        """alpha_0 > 0 gives a trajectory beyond the joint limits."""
+
+        def decode(self, alpha):
+            out = super().decode(alpha)
+            return out + 5.0 * (torch.as_tensor(alpha)[:, :1, None] > 0).float()
+
+    trainer = EMTrainer(Wild(shots, 2), "hockey", EMConfig(episodes_per_iteration=8, invalid_reward=-3.0))
+    try:
+        row, episodes = trainer.iterate()
+        rejected = [e for e in episodes if not e["executed"]]
+        assert row["invalid"] == len(rejected) > 0
+        assert all(e["reward"] == -3.0 and np.isnan(e["distance_m"]) for e in rejected)
+        assert all((e["alpha_0"] > 0) == (not e["executed"]) for e in episodes)
+    finally:
+        trainer.close()
+
+
+# ----------------------------------------------------------------------------- a tiny run
+
+
+def test_tiny_em_run_improves_the_policy(generator):
+    config = EMConfig(episodes_per_iteration=32, estep_epochs=20, lr=3e-3, max_kl=0.5, seed=0)
+    trainer = EMTrainer(generator, "hockey", config)
+    try:
+        goals = evaluation_goals(trainer.task, 24)
+        before = trainer.evaluate(goals)
+        rows = [trainer.iterate()[0] for _ in range(6)]
+        after = trainer.evaluate(goals)
+    finally:
+        trainer.close()
+    assert [r["episodes"] for r in rows] == [32 * (i + 1) for i in range(6)]
+    assert after["median_distance_m"] < 0.7 * before["median_distance_m"]
+    assert np.mean([r["reward_mean"] for r in rows[-2:]]) > rows[0]["reward_mean"]
+    assert all(r["kl"] <= 0.5 for r in rows)
+
+
+# ----------------------------------------------------------------------------- run directory
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_resume_reproduces_the_uninterrupted_run(generator, tmp_path):
+    config = EMConfig(episodes_per_iteration=8, estep_epochs=3, value_epochs=5, eval_goals=4)
+    kwargs = dict(iterations=3, config=config, model_info={"model_sha256": "x"}, export_onnx=None)
+    full = train_em(generator, "hockey", tmp_path / "full", **kwargs)
+    assert full["complete"] and full["episodes"] == 24 and full["iterations"] == 3
+    for key in ("median_distance_m", "success_rate", "episodes", "table_contact_steps"):
+        assert key in full
+
+    run = tmp_path / "killed"
+    partial = train_em(generator, "hockey", run, stop_after=2, **kwargs)
+    assert partial == {"complete": False, "iterations": 2, "episodes": 16}
+    # a kill after the episode log was appended but before the checkpoint was written:
+    # rows of a third iteration and a half-written line
+    with open(run / EPISODES_FILE, "a") as handle:
+        handle.write("16,3,1.0,0.0,-0.5,0.5,1,0,0,0.1,0.2\n17,3,1.0")
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_em(generator, "hockey", run, **kwargs)
+    resumed = train_em(generator, "hockey", run, resume=True, **kwargs)
+    assert resumed["iterations"] == 3 and resumed["episodes"] == 24
+
+    policy_full, info = load_policy(tmp_path / "full" / "policy.pt")
+    policy_resumed, _ = load_policy(run / "policy.pt")
+    assert info["episodes"] == 24
+    for key, value in policy_full.state_dict().items():
+        assert torch.equal(policy_resumed.state_dict()[key], value), key
+    assert (run / EPISODES_FILE).read_text() == (tmp_path / "full" / EPISODES_FILE).read_text()
+    episodes = _read_csv(run / EPISODES_FILE)
+    assert [int(r["episode"]) for r in episodes] == list(range(24))  # no gaps, no duplicates
+    curve = _read_csv(run / CURVE_FILE)
+    curve_full = _read_csv(tmp_path / "full" / CURVE_FILE)
+    assert [int(r["iteration"]) for r in curve] == [1, 2, 3]
+    for a, b in zip(curve, curve_full):
+        assert {k: v for k, v in a.items() if k != "seconds"} == {
+            k: v for k, v in b.items() if k != "seconds"}
+    assert json.loads((run / "eval.json").read_text()) == json.loads(
+        (tmp_path / "full" / "eval.json").read_text())
+    assert (run / "curve.png").stat().st_size > 1000
+
+    # resuming with other settings is refused; more iterations are allowed
+    with pytest.raises(ValueError, match="max_kl"):
+        train_em(generator, "hockey", run, resume=True,
+                 **{**kwargs, "config": EMConfig(**{**config.to_json(), "max_kl": 0.3})})
+    with pytest.raises(ValueError, match="generator"):
+        train_em(generator, "hockey", run, resume=True, **{**kwargs, "model_info": {"model_sha256": "y"}})
+    longer = train_em(generator, "hockey", run, resume=True, **{**kwargs, "iterations": 4})
+    assert longer["episodes"] == 32
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def _tiny_vae_checkpoint(path: Path, shots: np.ndarray) -> Path:
+    from genrl_ros.models.checkpoint import save_checkpoint
+    from genrl_ros.models.vae import BetaVAE
+
+    torch.manual_seed(0)
+    model = BetaVAE(latent_dim=2, horizon=shots.shape[1], joint_names=JOINT_NAMES,
+                    control_dt_s=0.04, task="hockey", beta=0.001)
+    model.set_normalization(shots)
+    with torch.no_grad():  # outputs within a tenth of the data's spread around its mean
+        model.decoder[-1].weight.mul_(0.1)
+        model.decoder[-1].bias.zero_()
+    model.eval()
+    return save_checkpoint(path, model)
+
+
+def test_train_policy_command(shots, tmp_path, capsys):
+    model = _tiny_vae_checkpoint(tmp_path / "vae" / "best.pt", shots)
+    out = tmp_path / "policy"
+    argv = ["train-policy", "--task", "hockey", "--model", str(model.parent), "--iterations", "2",
+            "--episodes-per-iteration", "4", "--eval-goals", "4", "--out", str(out),
+            "--no-onnx", "--no-progress", "--json"]
+    assert cli.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["command"] == "train-policy"
+    assert summary["episodes"] == 8 and summary["iterations"] == 2
+    assert summary["eval_goals"] == 4 and summary["table_contact_steps"] >= 0
+    assert set(summary) >= {"median_distance_m", "success_rate", "episodes", "table_contact_steps"}
+    assert len(_read_csv(out / EPISODES_FILE)) == 8
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"]["kind"] == "vae" and run["model"]["model_sha256"]
+    # an existing run needs --resume or --overwrite; a model of another task is refused
+    assert cli.main(argv) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert cli.main([*argv[:2], "basketball", *argv[3:-5], "--out", str(tmp_path / "b")]) == 2
+    assert "does not match" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_ends_like_an_uninterrupted_run(shots, tmp_path):
+    """A ``genrl train-policy`` process killed with SIGKILL mid-run, then resumed, ends with
+    the iterations, episode log and policy of an uninterrupted run."""
+    model = _tiny_vae_checkpoint(tmp_path / "vae" / "best.pt", shots)
+    exe = [sys.executable, "-m", "genrl_ros.cli"]
+
+    def argv(out: Path, *extra: str) -> list[str]:
+        return [*exe, "train-policy", "--task", "hockey", "--model", str(model), "--iterations", "8",
+                "--episodes-per-iteration", "8", "--eval-goals", "8", "--out", str(out),
+                "--no-onnx", "--no-progress", "--json", *extra]
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    full = subprocess.run(argv(tmp_path / "full"), capture_output=True, text=True, env=env, timeout=600)
+    assert full.returncode == 0, full.stderr
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(argv(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        log = killed / EPISODES_FILE
+        if (killed / LAST_FILE).exists() and log.exists() and log.read_text().count("\n") > 3 * 8:
+            break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (killed / "summary.json").exists()
+    resumed = subprocess.run(argv(killed, "--resume"), capture_output=True, text=True, env=env, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    a = json.loads(full.stdout.strip().splitlines()[-1])
+    b = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert b["iterations"] == a["iterations"] == 8 and b["episodes"] == a["episodes"] == 64
+    assert b["median_distance_m"] == a["median_distance_m"]
+    assert (killed / EPISODES_FILE).read_text() == (tmp_path / "full" / EPISODES_FILE).read_text()
+    assert [int(r["iteration"]) for r in _read_csv(killed / CURVE_FILE)] == list(range(1, 9))
+    p_full, _ = load_policy(tmp_path / "full" / "policy.pt")
+    p_killed, _ = load_policy(killed / "policy.pt")
+    for key, value in p_full.state_dict().items():
+        assert torch.equal(p_killed.state_dict()[key], value), key

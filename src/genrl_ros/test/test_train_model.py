@@ -221,3 +221,18 @@ def test_cli_requires_data_or_bag(tmp_path, capsys):
             str(tmp_path / "r")]
     assert cli.main(argv) == 2
     assert "exactly one of --data DIR or --bag PATH" in capsys.readouterr().err
+
+
+def test_cli_train_model_from_a_bag(tmp_path, capsys):
+    from genrl_ros.data.rosbag_io import export_bag
+
+    dataset = structured_dataset(n=40)
+    export_bag(dataset, tmp_path / "bag", progress=False)
+    argv = ["train-model", "--bag", str(tmp_path / "bag"), "--kind", "vae", "--latent-dim", "2",
+            "--epochs", "1", "--batch-size", "16", "--out", str(tmp_path / "run"), "--no-progress",
+            "--json"]
+    assert cli.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["n_train"] + summary["n_heldout"] == 40
+    run_info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run_info["data"]["source"] == str(tmp_path / "bag")

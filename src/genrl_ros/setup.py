@@ -31,8 +31,8 @@ setup(
     maintainer_email="genrl_ros@example.com",
     python_requires=">=3.10",
     packages=find_packages(exclude=["test", "test.*"]),
-    # Copies of the genrl_interfaces .msg files, read by rosbags without a ROS installation.
-    package_data={package_name: ["data/msg/*.msg"]},
+    # Copies of the genrl_interfaces .msg/.srv files, read by rosbags without a ROS installation.
+    package_data={package_name: ["data/msg/*.msg", "data/srv/*.srv"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
@@ -60,6 +60,9 @@ setup(
     entry_points={
         "console_scripts": [
             "genrl = genrl_ros.cli:main",
+            "trajectory_generator_node = genrl_ros.nodes.trajectory_generator_node:main",
+            "safety_monitor_node = genrl_ros.nodes.safety_monitor_node:main",
+            "demo_player_node = genrl_ros.nodes.demo_player_node:main",
         ],
     },
 )

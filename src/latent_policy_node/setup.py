@@ -32,8 +32,7 @@ setup(
     zip_safe=False,
     entry_points={
         "console_scripts": [
-            # The policy node arrives in a later issue:
-            # "policy_node = latent_policy_node.nodes.policy_node:main",
+            "latent_policy_node = latent_policy_node.nodes.latent_policy_node:main",
         ],
     },
 )

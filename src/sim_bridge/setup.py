@@ -31,8 +31,7 @@ setup(
     zip_safe=False,
     entry_points={
         "console_scripts": [
-            # The simulator node arrives in a later issue:
-            # "sim_node = sim_bridge.nodes.sim_node:main",
+            "sim_bridge_node = sim_bridge.nodes.sim_bridge_node:main",
         ],
     },
 )

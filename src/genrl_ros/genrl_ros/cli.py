@@ -495,6 +495,11 @@ def _add_train_model(subparsers: Any) -> None:
         help="also train on unsafe episodes (default: safe episodes only)",
     )
     parser.add_argument(
+        "--selection-samples", type=positive_int, default=100, metavar="N",
+        help="generated trajectories compared with the held-out ones after every epoch to "
+        "select best.pt (default: %(default)s, Appendix B)",
+    )
+    parser.add_argument(
         "--checkpoint-every", type=positive_int, default=1, metavar="N",
         help="write last.pt every N epochs (default: %(default)s)",
     )

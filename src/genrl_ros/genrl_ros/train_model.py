@@ -57,6 +57,7 @@ import math
 import os
 import random
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -520,6 +521,16 @@ def train_model(
     columns = _columns(config.kind)
     _write_atomic(out / LOSSES_FILE, _csv_text(history, columns))
 
+    if progress:
+        info = split.info
+        print(
+            f"[train-model] {config.kind} N_alpha={config.latent_dim} {config.hparams} on "
+            f"{info['task']}: {info['n_used']} of {info['n_episodes']} episodes used "
+            f"({info['n_excluded_unsafe']} unsafe excluded), {info['n_train']} for training, "
+            f"{info['n_heldout']} held out; epochs {start_epoch + 1}..{config.epochs}",
+            file=sys.stderr,
+            flush=True,
+        )
     train_x = model.normalize(torch.from_numpy(split.train)).detach()
     heldout = torch.from_numpy(split.heldout if len(split.heldout) else split.train[:100])
     alpha_eval = model.sample_prior(

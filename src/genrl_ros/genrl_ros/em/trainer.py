@@ -12,7 +12,9 @@ Every iteration (:meth:`EMTrainer.iterate`):
    minibatches of the batch, ``mean_i[q_phi(alpha_i|s_i) / pi_theta(alpha_i|s_i) * A_i] -
    kl_weight * mean_i KL(q_phi(.|s_i) || pi_theta(.|s_i))`` with A_i = r_i - V(s_i)
    (normalised over the batch). Trust region: a step after which the batch mean KL exceeds
-   ``max(max_kl, KL at the start)`` is undone and ends the E-step;
+   ``max(max_kl, KL at the start)`` is shortened by halving (backtracking, as TRPO's line
+   search) until it is inside, and the learning rate of the remaining steps is multiplied by
+   the kept fraction (the E-step ends when no halving fits);
 6. M-step: theta <- phi (same architecture: the goal policy), or, for the image policy
    (input remapping, Appendix A.1), minimise KL(q_phi(.|goal) || pi_theta(.|image)) over the
    (goal, image) pairs of the recent episodes (q is goal-conditioned and persists across
@@ -94,6 +96,8 @@ EVAL_FILE = "eval.json"
 SUMMARY_FILE = "summary.json"
 #: seed of the held-out evaluation goals (a stream separate from every training seed)
 EVAL_SEED = 20240607
+#: halvings tried to bring a step that leaves the trust region back inside it
+BACKTRACK_STEPS = 12
 
 
 class Generator(Protocol):
@@ -301,8 +305,9 @@ class EMTrainer:
         """Maximise Eq. 5 over q_phi on the batch, within the trust region.
 
         :returns: ``surrogate_before`` / ``surrogate_after`` (mean ratio x advantage),
-            ``kl`` (batch mean KL(q || pi) after), ``kl_bound``, ``estep_steps`` (accepted
-            gradient steps), ``trust_region_stop`` (a step was undone).
+            ``kl`` (batch mean KL(q || pi) after), ``kl_bound``, ``estep_steps`` (kept
+            gradient steps, shortened ones included), ``trust_region_steps`` (steps that
+            left the trust region and were shortened, or undone).
         """
         cfg = self.config
         goals = torch.as_tensor(batch.goals, dtype=torch.float32)
@@ -326,7 +331,7 @@ class EMTrainer:
         with torch.no_grad():
             surrogate_before, kl_before = (float(t) for t in terms(slice(None)))
         bound = max(cfg.max_kl, kl_before)
-        steps, stopped = 0, False
+        steps, shortened, ended = 0, 0, False
         n = len(batch)
         for _ in range(cfg.estep_epochs):
             order = torch.randperm(n, generator=self.torch_rng)
@@ -339,12 +344,16 @@ class EMTrainer:
                 optimizer.step()
                 with torch.no_grad():
                     _, kl_all = terms(slice(None))
-                if not float(kl_all) <= bound:  # trust region left (or NaN): undo, stop
-                    self.q.load_state_dict(saved)
-                    stopped = True
-                    break
+                if not float(kl_all) <= bound:  # the step leaves the trust region (or NaN)
+                    shortened += 1
+                    kept = self._backtrack(saved, lambda: float(terms(slice(None))[1]), bound)
+                    if kept == 0.0:  # no shortened step fits: q stays where it was, stop
+                        ended = True
+                        break
+                    for group in optimizer.param_groups:  # smaller steps from here on
+                        group["lr"] *= kept
                 steps += 1
-            if stopped:
+            if ended:
                 break
         with torch.no_grad():
             surrogate_after, kl_after = (float(t) for t in terms(slice(None)))
@@ -355,8 +364,29 @@ class EMTrainer:
             "kl": kl_after,
             "kl_bound": bound,
             "estep_steps": steps,
-            "trust_region_stop": stopped,
+            "trust_region_steps": shortened,
         }
+
+    def _backtrack(self, saved: dict[str, torch.Tensor], kl: Callable[[], float], bound: float) -> float:
+        """Shorten the last step of q (from ``saved``) by halving until KL <= ``bound``
+        (at most ``BACKTRACK_STEPS`` halvings; else q goes back to ``saved``). With Adam a
+        single step moves every weight by about the learning rate, which leaves a small
+        trust region once the policy's std has shrunk; this lands inside it instead of
+        stalling. Returns the fraction of the step kept (0 when none fits)."""
+        stepped = {k: v.clone() for k, v in self.q.state_dict().items()}
+        fraction = 1.0
+        with torch.no_grad():
+            for _ in range(BACKTRACK_STEPS):
+                fraction *= 0.5
+                self.q.load_state_dict({
+                    k: saved[k] + fraction * (stepped[k] - saved[k])
+                    if saved[k].is_floating_point() else saved[k]
+                    for k in saved
+                })
+                if kl() <= bound:
+                    return fraction
+        self.q.load_state_dict(saved)
+        return 0.0
 
     # ------------------------------------------------------------------ M-step
     def m_step(self, batch: EpisodeBatch) -> dict[str, Any]:
@@ -479,7 +509,7 @@ class EMTrainer:
             "surrogate_after": _float(stats["surrogate_after"]),
             "kl": _float(stats["kl"]),
             "estep_steps": int(stats["estep_steps"]),
-            "trust_region_stop": int(bool(stats["trust_region_stop"])),
+            "trust_region_steps": int(stats["trust_region_steps"]),
             "value_loss": _float(stats["value_loss"]),
             "distill_kl": _float(stats["distill_kl"]),
         }

@@ -307,7 +307,7 @@ def make_zoo(
     notes = (
         f"Task {task}, dataset {data_source} ({split.info['n_used']} safe episodes, "
         f"{split.info['n_train']} for training); {epochs} epochs per model, best epoch by the "
-        f"held-out sample error. Precision/recall: {min(n_samples, split.info['n_used'])} vs "
+        f"held-out selection error (train-model). Precision/recall: {min(n_samples, split.info['n_used'])} vs "
         f"{min(n_samples, split.info['n_used'])} trajectories, k = 3. DwPR: n = {dwpr_n}, "
         f"D = 5. Safe fraction: {n_safety} prior samples executed in the simulator."
     )

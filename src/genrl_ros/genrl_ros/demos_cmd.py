@@ -56,6 +56,7 @@ def dataset_from_demonstrations(
             "goals": "goal of the demonstration each episode was made from",
             "perturbed_simulated": demos.perturbed_simulated,
             "perturbed_safe": demos.perturbed_safe,
+            "perturbed_usable": demos.perturbed_usable,
             **demos.settings,
             **(extra_metadata or {}),
         },
@@ -95,10 +96,16 @@ def demos_summary(demos, task, seconds: float) -> dict[str, Any]:
         "perturbed_simulated": int(demos.perturbed_simulated),
         "perturbed_safe": int(demos.perturbed_safe),
         "safe_fraction": float(demos.perturbed_safe_fraction),
+        "usable_fraction": float(demos.perturbed_usable_fraction),
         "dataset_safe_fraction": float(outcomes.safe.mean()),
         "dataset_unsafe_classes": unsafe_names,
         "reward": _quantiles(outcomes.reward),
         "final_in_goal_region": float(task.goal_in_region(final_xy).mean()),
+        **{
+            f"{name}_quantiles": _quantiles(values)
+            for name, values in outcomes.extras.items()
+            if np.isfinite(values).all()
+        },
         "seconds": round(seconds, 2),
     }
     return summary

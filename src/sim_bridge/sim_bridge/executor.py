@@ -56,7 +56,8 @@ class EpisodeOutcomes:
     #: measured joint positions / velocities at the end of every control step, (N, S, 7)
     joint_positions: np.ndarray | None = None
     joint_velocities: np.ndarray | None = None
-    extras: dict = field(default_factory=dict)
+    #: task-specific per-episode measurements, name -> (N,) array (NaN when not executed)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.reward.shape[0])
@@ -282,6 +283,10 @@ class BatchExecutor:
         outcomes.distance_m[rows] = evaluation.distance_m
         outcomes.final_object_pos[rows] = evaluation.final_object_pos
         outcomes.object_at_rest[rows] = evaluation.object_at_rest
+        for name, values in evaluation.extras.items():
+            if name not in outcomes.extras:
+                outcomes.extras[name] = np.full(len(outcomes), np.nan)
+            outcomes.extras[name][rows] = values
 
         counts = task.contact_counts(self.model, sensordata)  # (n, nstep, C)
         per_control = counts.reshape(n, n_control, substeps, -1).max(axis=2) > 0

@@ -119,6 +119,16 @@ def test_blade_into_the_table_is_counted_as_unsafe(expert):
     outcome = expert.executor.execute(lowered, np.array([1.0, 0.0]))
     assert outcome.contact_steps_of("blade_table")[0] > 0
     assert outcome.unsafe[0]
+    assert outcome.extras["min_blade_clearance_m"][0] < 0.0  # pressed into the table
+    assert not expert.task.demonstration_ok(outcome)[0]
+
+
+def test_blade_clearance_is_the_lowest_corner_above_the_table(expert, shots):
+    _, trajectories = shots
+    sensordata = expert.executor.simulate(trajectories[:1])
+    clearance = expert.task.blade_clearance(expert.executor.model, sensordata)
+    # at the start the stick is vertical: blade centre 0.15 m up, half height 0.02 m
+    assert clearance[0, 0] == pytest.approx(0.13, abs=2e-3)
 
 
 def test_expert_reaches_goals_without_touching_the_table(expert):
@@ -126,6 +136,9 @@ def test_expert_reaches_goals_without_touching_the_table(expert):
     _, trajectories, outcome = expert.solve(goals, iterations=5)
     assert outcome.distance_m.max() < 0.02
     assert (outcome.contact_steps_of("blade_table") == 0).all()
+    # the stroke passes 15 mm above the table; tracking error takes at most a few mm of it
+    assert outcome.extras["min_blade_clearance_m"].min() > 0.010
+    assert expert.task.demonstration_ok(outcome).all()
     assert outcome.safe.all()
     assert all(r is None for r in check_trajectories(trajectories, expert.task.trajectory_spec, 0.95))
 

@@ -3,12 +3,13 @@ expert trajectory shaping, executed in the simulator.
 
 1. The unperturbed expert is solved on ``expert_goals`` random goals; its accuracy on them
    is the expert's score (median final distance, unsafe episodes).
-2. The first ``demonstrations`` safe solutions form the demonstration pool; they enter the
-   data set as expert episodes.
+2. The first ``demonstrations`` usable solutions (safe, and within the task's
+   demonstration margin, :meth:`Task.demonstration_ok`: e.g. the hockey blade at least 5 mm
+   above the table) form the demonstration pool; they enter the data set as expert episodes.
 3. Perturbed copies of pool demonstrations (:mod:`sim_bridge.experts.shaping`) are executed
-   in batches; by default only safe ones (no unsafe contact, no joint-limit violation) are
-   kept, until the data set holds ``n_episodes`` episodes. The fraction of perturbed
-   episodes that were safe is reported.
+   in batches; by default only usable ones are kept (no unsafe contact, no joint-limit
+   violation, within the margin), until the data set holds ``n_episodes`` episodes. The
+   fraction of perturbed episodes that were safe is reported, and the fraction kept.
 
 The goal of a perturbed episode is the goal of the demonstration it was made from; the
 outcome records where the puck or ball really went.
@@ -63,6 +64,11 @@ def concatenate_outcomes(parts: list[EpisodeOutcomes]) -> EpisodeOutcomes:
         joint_limit_violation_steps=cat("joint_limit_violation_steps"),
         joint_positions=cat("joint_positions"),
         joint_velocities=cat("joint_velocities"),
+        extras={
+            name: np.concatenate([p.extras[name] for p in parts])
+            for name in first.extras
+            if all(name in p.extras for p in parts)
+        },
     )
 
 
@@ -88,6 +94,7 @@ def select_outcomes(outcomes: EpisodeOutcomes, index: np.ndarray) -> EpisodeOutc
         joint_limit_violation_steps=outcomes.joint_limit_violation_steps[rows],
         joint_positions=pick(outcomes.joint_positions),
         joint_velocities=pick(outcomes.joint_velocities),
+        extras={name: values[rows] for name, values in outcomes.extras.items()},
     )
 
 
@@ -101,6 +108,7 @@ class DemonstrationSet:
     :param expert_outcomes: outcomes of the unperturbed expert on its evaluation goals.
     :param perturbed_simulated: perturbed episodes simulated (kept or not).
     :param perturbed_safe: of those, the safe ones.
+    :param perturbed_usable: of those, the safe ones within the demonstration margin.
     """
 
     trajectories: np.ndarray
@@ -109,11 +117,16 @@ class DemonstrationSet:
     expert_outcomes: EpisodeOutcomes
     perturbed_simulated: int
     perturbed_safe: int
+    perturbed_usable: int
     settings: dict = field(default_factory=dict)
 
     @property
     def perturbed_safe_fraction(self) -> float:
         return self.perturbed_safe / max(self.perturbed_simulated, 1)
+
+    @property
+    def perturbed_usable_fraction(self) -> float:
+        return self.perturbed_usable / max(self.perturbed_simulated, 1)
 
 
 def generate_demonstrations(
@@ -143,7 +156,8 @@ def generate_demonstrations(
         _, solved, solved_outcomes = expert.solve(goals)
         expert_outcomes = select_outcomes(solved_outcomes, np.arange(expert_goals))
 
-        pool = np.flatnonzero(solved_outcomes.safe)[:demonstrations]
+        usable = solved_outcomes.safe & task.demonstration_ok(solved_outcomes)
+        pool = np.flatnonzero(usable)[:demonstrations]
         if pool.size == 0:
             raise RuntimeError(f"the {task.name} expert produced no safe demonstration")
         pool_trajectories = solved[pool]
@@ -157,7 +171,7 @@ def generate_demonstrations(
             )
         ]
         kept = n_expert
-        simulated = safe = 0
+        simulated = safe = usable = 0
 
         bar = None
         if progress:
@@ -171,7 +185,12 @@ def generate_demonstrations(
             )
             simulated += batch.shape[0]
             safe += int(outcome.safe.sum())
-            keep = np.ones(batch.shape[0], bool) if keep_unsafe else outcome.safe
+            usable += int((outcome.safe & task.demonstration_ok(outcome)).sum())
+            keep = (
+                np.ones(batch.shape[0], bool)
+                if keep_unsafe
+                else outcome.safe & task.demonstration_ok(outcome)
+            )
             rows = np.flatnonzero(keep)[: n_episodes - kept]
             kept_trajectories.append(batch[rows])
             kept_outcomes.append(select_outcomes(outcome, rows))
@@ -193,6 +212,7 @@ def generate_demonstrations(
         expert_outcomes=expert_outcomes,
         perturbed_simulated=simulated,
         perturbed_safe=safe,
+        perturbed_usable=usable,
         settings={
             "seed": seed,
             "expert_goals": expert_goals,

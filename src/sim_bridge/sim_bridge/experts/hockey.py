@@ -5,7 +5,7 @@ A shot has two parameters: its direction (rad, world yaw) and the blade speed at
 
 1. 0.0-1.15 s: from the start pose (blade 15 cm above the table) to 7 cm above the
    wind-up point behind the puck, turning the blade face towards the shot direction;
-2. 1.15-1.5 s: down to the wind-up point (blade 8 mm above the table), tilting the stick
+2. 1.15-1.5 s: down to the wind-up point (blade 15 mm above the table), tilting the stick
    back;
 3. 1.5-2.0 s: a straight minimum-jerk stroke along the direction whose peak speed, reached
    when the blade meets the puck, is the shot speed (the stroke is long enough for that);
@@ -38,7 +38,7 @@ from sim_bridge.tasks.hockey import (
 
 BLADE_DOWN = np.diag([1.0, -1.0, -1.0])  # blade face normal = world x, stick pointing down
 START_BLADE_POS = np.array([0.30, 0.0, 0.15])
-STRIKE_CLEARANCE_M = 0.008
+STRIKE_CLEARANCE_M = 0.015  # blade bottom above the table during the stroke
 STRIKE_HEIGHT_M = STRIKE_CLEARANCE_M + BLADE_HALF_HEIGHT_M
 HOVER_HEIGHT_M = 0.07
 LIFT_HEIGHT_M = 0.15

@@ -9,7 +9,7 @@ the task's :meth:`Task.evaluate`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -43,12 +43,15 @@ class TaskEvaluation:
     :param distance_m: distance that the reward penalises (m), shape (N,).
     :param final_object_pos: puck / ball position the reward was measured at (m), (N, 3).
     :param object_at_rest: whether the object had stopped at the end, (N,).
+    :param extras: task-specific per-episode measurements, name -> (N,) array (e.g. the
+        hockey blade's smallest clearance above the table).
     """
 
     reward: np.ndarray
     distance_m: np.ndarray
     final_object_pos: np.ndarray
     object_at_rest: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class Task(ABC):
@@ -96,6 +99,11 @@ class Task(ABC):
         self, model: mujoco.MjModel, sensordata: np.ndarray, goals_xy: np.ndarray
     ) -> TaskEvaluation:
         """Reward and outcome of N episodes from their sensor streams (N, nstep, nsd)."""
+
+    def demonstration_ok(self, outcomes) -> np.ndarray:
+        """Which executed episodes are good enough to be demonstrations beyond being safe
+        (e.g. a safety margin to the table), shape (N,). By default all of them."""
+        return np.ones(len(outcomes), dtype=bool)
 
     def extra_controls(self, n_episodes: int) -> tuple[int, np.ndarray | None]:
         """Additional rollout control columns (beyond actuator set-points).

@@ -258,6 +258,15 @@ def _add_demos(subparsers: Any) -> None:
         metavar="N",
         help="solved expert demonstrations that get perturbed (default: %(default)s)",
     )
+    parser.add_argument(
+        "--keep-unsafe",
+        action="store_true",
+        help="also keep perturbed episodes with unsafe contacts or outside the task's "
+        "demonstration margin (flagged in the dataset; default: keep only usable ones)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing dataset / bag"
+    )
     _require(parser, "task", "out")
     _common_options(parser, "genrl_demos")
 

@@ -220,8 +220,8 @@ def run_demos(args: Namespace) -> dict[str, Any]:
         demonstrations=args.demonstrations,
         threads=args.threads,
         bag=Path(args.bag) if args.bag else None,
-        keep_unsafe=getattr(args, "keep_unsafe", False),
-        overwrite=getattr(args, "overwrite", False),
+        keep_unsafe=args.keep_unsafe,
+        overwrite=args.overwrite,
     )
 
 

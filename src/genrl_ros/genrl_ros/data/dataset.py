@@ -599,7 +599,7 @@ def check_output_target(target: Path, overwrite: bool, *, what: str, marker: str
         if _is_nonempty_dir(target):
             if not overwrite:
                 raise FileExistsError(
-                    f"{target} exists and is not empty; pass overwrite=True to replace the {what}"
+                    f"{target} exists and is not empty; pass --overwrite (overwrite=True) to replace the {what}"
                 )
             if not (target / marker).exists():
                 raise FileExistsError(

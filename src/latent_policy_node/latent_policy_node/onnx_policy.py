@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from latent_policy_node.onnx_file import META_FORMAT, int_metadata, open_onnx
+
 FORMAT_NAME = "genrl_ros.latent_policy_onnx"
 FORMAT_VERSION = 1
-META_FORMAT = "genrl_ros.format"
 REQUIRED_KEYS = ("format_version", "task", "observation", "latent_dim", "prior", "input_name")
 INPUT_NAMES = {"goal": "goal_xy", "image": "image"}
 OUTPUT_NAMES = ("mean", "std")
@@ -71,13 +72,7 @@ def images_to_input(images: Any) -> np.ndarray:
 
 
 def _int_meta(meta: dict[str, str], key: str, path: Path) -> int:
-    try:
-        value = int(meta[key])
-    except (KeyError, TypeError, ValueError):
-        raise OnnxPolicyError(f"{path}: metadata {key}={meta.get(key)!r} is not an integer") from None
-    if value < 1:
-        raise OnnxPolicyError(f"{path}: metadata {key}={value} must be >= 1")
-    return value
+    return int_metadata(meta, key, path, OnnxPolicyError)
 
 
 class OnnxPolicy:
@@ -101,37 +96,17 @@ class OnnxPolicy:
         expect_observation: str | None = None,
         threads: int = 1,
     ) -> None:
-        import onnxruntime as ort  # noqa: PLC0415 - keep the module importable without it
-
         self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"no ONNX policy at {self.path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            session = ort.InferenceSession(
-                str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as err:  # onnxruntime raises its own exception types
-            first = " ".join(str(err).split())[:200]
-            raise OnnxPolicyError(f"{self.path} is not a loadable ONNX model: {first}") from None
-        meta = dict(session.get_modelmeta().custom_metadata_map)
-        if meta.get(META_FORMAT) != FORMAT_NAME:
-            raise OnnxPolicyError(
-                f"{self.path} is not a genrl_ros latent policy: metadata {META_FORMAT} is "
-                f"{meta.get(META_FORMAT)!r}, expected {FORMAT_NAME!r} (export one with "
-                "latent_policy_node.onnx_export or 'genrl train-policy')"
-            )
-        missing = [k for k in REQUIRED_KEYS if k not in meta]
-        if missing:
-            raise OnnxPolicyError(f"{self.path}: policy metadata lacks {missing}")
-        version = _int_meta(meta, "format_version", self.path)
-        if version > FORMAT_VERSION:
-            raise OnnxPolicyError(
-                f"{self.path}: format_version {version} is newer than the supported {FORMAT_VERSION}"
-            )
+        session, meta = open_onnx(
+            self.path,
+            format_name=FORMAT_NAME,
+            format_version=FORMAT_VERSION,
+            required_keys=REQUIRED_KEYS,
+            what="genrl_ros latent policy",
+            export_hint="export one with latent_policy_node.onnx_export or 'genrl train-policy'",
+            error=OnnxPolicyError,
+            threads=threads,
+        )
         self.metadata = meta
         self.task = meta["task"]
         self.observation = meta["observation"]

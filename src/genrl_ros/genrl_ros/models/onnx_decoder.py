@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from latent_policy_node.onnx_file import META_FORMAT, int_metadata, open_onnx
+
 FORMAT_NAME = "genrl_ros.decoder_onnx"
 FORMAT_VERSION = 1
-META_FORMAT = "genrl_ros.format"
 REQUIRED_KEYS = (
     "format_version",
     "task",
@@ -46,13 +47,7 @@ class OnnxDecoderError(ValueError):
 
 
 def _int_meta(meta: dict[str, str], key: str, path: Path) -> int:
-    try:
-        value = int(meta[key])
-    except (TypeError, ValueError):
-        raise OnnxDecoderError(f"{path}: metadata {key}={meta[key]!r} is not an integer") from None
-    if value < 1:
-        raise OnnxDecoderError(f"{path}: metadata {key}={value} must be >= 1")
-    return value
+    return int_metadata(meta, key, path, OnnxDecoderError)
 
 
 class OnnxDecoder:
@@ -73,38 +68,17 @@ class OnnxDecoder:
         expect_joint_names: Sequence[str] | None = None,
         threads: int = 1,
     ) -> None:
-        import onnxruntime as ort  # noqa: PLC0415 - keep the module importable without it
-
         self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"no ONNX decoder at {self.path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            session = ort.InferenceSession(
-                str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as err:  # onnxruntime raises its own exception types
-            first = " ".join(str(err).split())[:200]
-            raise OnnxDecoderError(f"{self.path} is not a loadable ONNX model: {first}") from None
-        meta = dict(session.get_modelmeta().custom_metadata_map)
-        if meta.get(META_FORMAT) != FORMAT_NAME:
-            found = meta.get(META_FORMAT)
-            raise OnnxDecoderError(
-                f"{self.path} is not a genrl_ros decoder: metadata {META_FORMAT} is "
-                f"{found!r}, expected {FORMAT_NAME!r} (export one with 'genrl export')"
-            )
-        missing = [k for k in REQUIRED_KEYS if k not in meta]
-        if missing:
-            raise OnnxDecoderError(f"{self.path}: decoder metadata lacks {missing}")
-        version = _int_meta(meta, "format_version", self.path)
-        if version > FORMAT_VERSION:
-            raise OnnxDecoderError(
-                f"{self.path}: format_version {version} is newer than the supported "
-                f"{FORMAT_VERSION}"
-            )
+        session, meta = open_onnx(
+            self.path,
+            format_name=FORMAT_NAME,
+            format_version=FORMAT_VERSION,
+            required_keys=REQUIRED_KEYS,
+            what="genrl_ros decoder",
+            export_hint="export one with 'genrl export'",
+            error=OnnxDecoderError,
+            threads=threads,
+        )
         self.metadata = meta
         self.task = meta["task"]
         self.kind = meta["kind"]

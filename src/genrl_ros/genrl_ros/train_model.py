@@ -71,15 +71,14 @@ from genrl_ros.data.dataset import TrajectoryDataset
 from genrl_ros.models.base import TrajectoryGenerator, make_generator
 from genrl_ros.models.checkpoint import (
     BEST_FILE,
-    LAST_FILE,
     CheckpointError,
     build_from_payload,
     check_dataset_matches,
     load_checkpoint,
     save_checkpoint,
 )
+from genrl_ros.run_dir import LAST_FILE, RUN_FILE, check_run_dir
 
-RUN_FILE = "run.json"
 LOSSES_FILE = "losses.csv"
 SUMMARY_FILE = "summary.json"
 TB_DIR = "tb"
@@ -303,30 +302,8 @@ def is_run_complete(run: str | os.PathLike[str]) -> bool:
 
 
 def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> bool:
-    """Check / prepare the output directory; returns True when resuming from last.pt."""
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a directory; not writing a training run")
-    nonempty = out.is_dir() and any(out.iterdir())
-    if resume:
-        if (out / LAST_FILE).is_file():
-            return True
-        if nonempty:
-            raise FileExistsError(
-                f"cannot resume: {out} is not empty and has no {LAST_FILE}"
-            )
-        return False
-    if nonempty:
-        if not overwrite:
-            raise FileExistsError(
-                f"{out} exists and is not empty; pass --resume to continue the run or "
-                "--overwrite to replace it"
-            )
-        if not (out / RUN_FILE).is_file():
-            raise FileExistsError(
-                f"{out} is not empty and has no {RUN_FILE}: it is not a training run, "
-                "refusing to replace it"
-            )
-    return False
+    """Check the output directory; returns True when resuming from last.pt."""
+    return check_run_dir(out, resume=resume, overwrite=overwrite, what="training run")
 
 
 def _clear_run_dir(out: Path) -> None:

@@ -67,6 +67,7 @@ import numpy as np
 import torch
 
 from genrl_ros.em.config import FIXED_ON_RESUME, OBSERVATIONS, EMConfig
+from genrl_ros.run_dir import LAST_FILE, RUN_FILE, check_run_dir
 from latent_policy_node.onnx_policy import images_to_input
 from latent_policy_node.policy import (
     GoalPolicy,
@@ -85,10 +86,8 @@ from sim_bridge.tasks.base import Task
 CHECKPOINT_FORMAT = "genrl_ros.em_checkpoint"
 POLICY_FORMAT = "genrl_ros.latent_policy"
 FORMAT_VERSION = 1
-LAST_FILE = "last.pt"
 POLICY_FILE = "policy.pt"
 ONNX_FILE = "policy.onnx"
-RUN_FILE = "run.json"
 EPISODES_FILE = "episodes.csv"
 CURVE_FILE = "curve.csv"
 CURVE_PNG = "curve.png"
@@ -701,29 +700,11 @@ def plot_curve(curve: list[dict[str, Any]], episode_log: Path, out: Path, title:
 
 
 def _check_run_dir(out: Path, resume: bool, overwrite: bool) -> bool:
-    """Returns True when resuming from ``out/last.pt``."""
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a directory")
-    nonempty = out.is_dir() and any(out.iterdir())
-    if resume:
-        if (out / LAST_FILE).is_file():
-            return True
-        if nonempty:
-            raise FileExistsError(f"cannot resume: {out} is not empty and has no {LAST_FILE}")
-        return False
-    if nonempty:
-        if not overwrite:
-            raise FileExistsError(
-                f"{out} exists and is not empty; pass --resume to continue the run or "
-                "--overwrite to replace it"
-            )
-        if not (out / RUN_FILE).is_file():
-            raise FileExistsError(
-                f"{out} is not empty and has no {RUN_FILE}: not a policy-training run, "
-                "refusing to replace it"
-            )
-        shutil.rmtree(out)
-    return False
+    """Returns True when resuming from ``out/last.pt``; clears a run being overwritten."""
+    resuming = check_run_dir(out, resume=resume, overwrite=overwrite, what="policy-training run")
+    if not resuming and out.is_dir() and any(out.iterdir()):
+        shutil.rmtree(out)  # check_run_dir allowed it: --overwrite of a policy-training run
+    return resuming
 
 
 def save_policy(path: Path, trainer: EMTrainer, model_info: dict[str, Any]) -> Path:

@@ -37,12 +37,12 @@ from typing import Any
 import torch
 
 from genrl_ros.models.base import TrajectoryGenerator, make_generator
+from genrl_ros.run_dir import LAST_FILE  # the run layout is defined once, in run_dir
 
 FORMAT_NAME = "genrl_ros.generator_checkpoint"
 FORMAT_VERSION = 1
 CONTENTS = ("generator", "training")
 BEST_FILE = "best.pt"
-LAST_FILE = "last.pt"
 _REQUIRED_CONFIG = ("kind", "latent_dim", "prior", "horizon", "joint_names", "control_dt_s", "task")
 
 

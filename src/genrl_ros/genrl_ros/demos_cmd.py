@@ -230,17 +230,19 @@ def _report(summaries: dict[str, dict[str, Any]], out: Path) -> str:
         "# genrl_ros main job",
         "",
         "Demonstrations: scripted expert solved on random goals, then expert trajectory "
-        "shaping (random joint-velocity perturbations); only safe episodes are kept.",
+        "shaping (random joint-velocity perturbations); only usable episodes are kept (safe, "
+        "and for hockey with the blade at least 5 mm above the table).",
         "",
         "| task | episodes | expert median distance (m) | expert p90 (m) | expert unsafe episodes "
-        "| safe fraction of perturbed | median reward | final in goal region | seconds |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| safe fraction of perturbed | kept fraction | median reward | final in goal region "
+        "| seconds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, s in summaries.items():
         lines.append(
             f"| {name} | {s['episodes']} | {s['expert_median_distance_m']:.4f} | "
             f"{s['expert_p90_distance_m']:.4f} | {s['expert_unsafe_episodes']} | "
-            f"{s['safe_fraction']:.3f} | {s['reward']['median']:.3f} | "
+            f"{s['safe_fraction']:.3f} | {s['usable_fraction']:.3f} | {s['reward']['median']:.3f} | "
             f"{s['final_in_goal_region']:.3f} | {s['seconds']:.0f} |"
         )
     lines.append("")

@@ -163,13 +163,13 @@ def generate_demonstrations(
         pool_trajectories = solved[pool]
         n_expert = min(pool.size, n_episodes)
         kept_trajectories = [pool_trajectories[:n_expert]]
-        kept_outcomes = [
-            executor.execute(
-                pool_trajectories[:n_expert],
-                goals[pool[:n_expert]],
-                record_joint_states=record_joint_states,
+        if record_joint_states:  # the solve did not record them: run the pool once more
+            expert_kept = executor.execute(
+                pool_trajectories[:n_expert], goals[pool[:n_expert]], record_joint_states=True
             )
-        ]
+        else:
+            expert_kept = select_outcomes(solved_outcomes, pool[:n_expert])
+        kept_outcomes = [expert_kept]
         kept = n_expert
         simulated = safe = usable = 0
 

@@ -36,7 +36,8 @@ from genrl_ros.models.checkpoint import (
     build_from_payload,
     resolve_model_path,
 )
-from genrl_ros.train_model import _write_atomic, safe_mask
+from genrl_ros.run_dir import atomic_write_text
+from genrl_ros.train_model import safe_mask
 
 EVAL_FILE = "eval.json"
 EVAL_MD = "eval.md"
@@ -203,8 +204,8 @@ def markdown_report(result: dict[str, Any], title: str) -> str:
 
 def write_eval(result: dict[str, Any], out: Path, title: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / EVAL_FILE, json.dumps(result, indent=2, allow_nan=True))
-    _write_atomic(out / EVAL_MD, markdown_report(result, title))
+    atomic_write_text(out / EVAL_FILE, json.dumps(result, indent=2, allow_nan=True))
+    atomic_write_text(out / EVAL_MD, markdown_report(result, title))
 
 
 def eval_model(

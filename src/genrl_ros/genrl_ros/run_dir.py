@@ -1,11 +1,17 @@
-"""The output directory of a training run (models, policies): resume, or refuse to clobber.
+"""The output directory of a training run (models, policies): resume, or refuse to clobber;
+and how its files are written (atomically).
 
 A run directory holds ``run.json`` (what the run is) and ``last.pt`` (its latest checkpoint).
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 RUN_FILE = "run.json"
 LAST_FILE = "last.pt"
@@ -39,3 +45,34 @@ def check_run_dir(out: Path, *, resume: bool, overwrite: bool, what: str) -> boo
                 "refusing to replace it"
             )
     return False
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``path`` so that a crash leaves the old file or the new one, never a part:
+    a temporary file next to it, fsync, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """:func:`atomic_write_bytes` of UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """CSV of ``rows`` (header first, the given columns; other keys left out)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

@@ -51,14 +51,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import math
 import os
 import random
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -77,7 +75,7 @@ from genrl_ros.models.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from genrl_ros.run_dir import LAST_FILE, RUN_FILE, check_run_dir
+from genrl_ros.run_dir import LAST_FILE, RUN_FILE, atomic_write_text, check_run_dir, csv_text
 
 LOSSES_FILE = "losses.csv"
 SUMMARY_FILE = "summary.json"
@@ -260,29 +258,6 @@ def evaluate_epoch(
 
 
 # --------------------------------------------------------------------------- run files
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(row)
-    return buffer.getvalue()
 
 
 def _columns(kind: str) -> list[str]:
@@ -494,9 +469,9 @@ def train_model(
         "data": {**split.info, "source": data_source},
         "safe_definition": "no unsafe contact class and no joint-limit violation step",
     }
-    _write_atomic(out / RUN_FILE, json.dumps(run_info, indent=2, allow_nan=False))
+    atomic_write_text(out / RUN_FILE, json.dumps(run_info, indent=2, allow_nan=False))
     columns = _columns(config.kind)
-    _write_atomic(out / LOSSES_FILE, _csv_text(history, columns))
+    atomic_write_text(out / LOSSES_FILE, csv_text(history, columns))
 
     if progress:
         info = split.info
@@ -621,7 +596,7 @@ def train_model(
     else:
         summary["final_d_loss"] = history[-1]["d_loss"]
         summary["final_g_loss"] = history[-1]["g_loss"]
-    _write_atomic(out / SUMMARY_FILE, json.dumps(summary, indent=2, allow_nan=False))
+    atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2, allow_nan=False))
     return summary
 
 

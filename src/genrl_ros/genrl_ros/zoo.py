@@ -41,9 +41,9 @@ import torch
 from genrl_ros.data.dataset import TrajectoryDataset
 from genrl_ros.eval_model import EVAL_FILE, evaluate_generator, write_eval
 from genrl_ros.models.checkpoint import BEST_FILE, load_generator
+from genrl_ros.run_dir import atomic_write_text
 from genrl_ros.train_model import (
     TrainConfig,
-    _write_atomic,
     is_run_complete,
     split_dataset,
     train_model,
@@ -269,7 +269,7 @@ def make_zoo(
     }
     _check_zoo_dir(out, settings, resume)
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / CONFIG_FILE, json.dumps({**settings, "data": data_source}, indent=2))
+    atomic_write_text(out / CONFIG_FILE, json.dumps({**settings, "data": data_source}, indent=2))
     (out / "trajectories").mkdir(exist_ok=True)
     split = split_dataset(dataset, holdout=0.1, seed=seed)
     test = split.heldout[0] if len(split.heldout) else split.train[0]
@@ -311,9 +311,9 @@ def make_zoo(
         f"{min(n_samples, split.info['n_used'])} trajectories, k = 3. DwPR: n = {dwpr_n}, "
         f"D = 5. Safe fraction: {n_safety} prior samples executed in the simulator."
     )
-    _write_atomic(out / "zoo.md", markdown_table(rows, f"Model zoo: {task}", notes))
-    _write_atomic(out / "zoo.csv", csv_table(rows))
-    _write_atomic(out / "zoo.json", json.dumps({"settings": settings, "models": rows,
+    atomic_write_text(out / "zoo.md", markdown_table(rows, f"Model zoo: {task}", notes))
+    atomic_write_text(out / "zoo.csv", csv_table(rows))
+    atomic_write_text(out / "zoo.json", json.dumps({"settings": settings, "models": rows,
                                                 "notes": notes}, indent=2, allow_nan=True))
     scatter_plot(rows, "recall", "precision", out / "precision_recall.png",
                  f"{task}: precision vs recall")

@@ -12,7 +12,6 @@ from sim_bridge.arm import (
     JOINT_LOWER_RAD,
     JOINT_NAMES,
     JOINT_UPPER_RAD,
-    JOINT_VELOCITY_LIMIT_RAD_S,
     ArmLimits,
 )
 from sim_bridge.tasks import make_task

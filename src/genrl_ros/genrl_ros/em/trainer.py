@@ -56,7 +56,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,7 +66,14 @@ import numpy as np
 import torch
 
 from genrl_ros.em.config import FIXED_ON_RESUME, OBSERVATIONS, EMConfig
-from genrl_ros.run_dir import LAST_FILE, RUN_FILE, check_run_dir
+from genrl_ros.run_dir import (
+    LAST_FILE,
+    RUN_FILE,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_run_dir,
+    csv_text,
+)
 from latent_policy_node.onnx_policy import images_to_input
 from latent_policy_node.policy import (
     GoalPolicy,
@@ -588,37 +594,10 @@ def _cloned(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 # ====================================================================== run directory
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def _atomic_torch_save(path: Path, payload: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    _atomic_write_bytes(path, buffer.getvalue())
-
-
-def _csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _append_rows(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
@@ -656,7 +635,7 @@ def truncate_episode_log(path: Path, episodes: int, columns: list[str]) -> None:
             f"counts {episodes} episodes"
         )
     if len(lines) != episodes + 2 or lines[-1]:
-        _atomic_write_text(path, "\n".join([header, *complete]) + "\n")
+        atomic_write_text(path, "\n".join([header, *complete]) + "\n")
 
 
 def plot_curve(curve: list[dict[str, Any]], episode_log: Path, out: Path, title: str) -> Path:
@@ -695,7 +674,7 @@ def plot_curve(curve: list[dict[str, Any]], episode_log: Path, out: Path, title:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
-    _atomic_write_bytes(out, buffer.getvalue())
+    atomic_write_bytes(out, buffer.getvalue())
     return out
 
 
@@ -796,7 +775,7 @@ def train_em(
         checkpoint = _load_checkpoint(out / LAST_FILE)
         _check_resume(out, checkpoint, run_info)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(out / RUN_FILE, json.dumps({**run_info, "iterations": iterations},
+    atomic_write_text(out / RUN_FILE, json.dumps({**run_info, "iterations": iterations},
                                                   indent=2, sort_keys=True) + "\n")
 
     trainer = EMTrainer(generator, task, config, observation=observation, nthread=nthread)
@@ -811,7 +790,7 @@ def train_em(
         else:
             (out / EPISODES_FILE).unlink(missing_ok=True)
         if curve:
-            _atomic_write_text(out / CURVE_FILE, _csv_text(curve, list(curve[0])))
+            atomic_write_text(out / CURVE_FILE, csv_text(curve, list(curve[0])))
 
         def save_checkpoint() -> None:
             _atomic_torch_save(out / LAST_FILE, {
@@ -836,7 +815,7 @@ def train_em(
             new += 1
             curve.append(row)
             _append_rows(out / EPISODES_FILE, episode_rows, columns)  # before the checkpoint
-            _atomic_write_text(out / CURVE_FILE, _csv_text(curve, list(row)))
+            atomic_write_text(out / CURVE_FILE, csv_text(curve, list(row)))
             if trainer.iteration % config.checkpoint_every == 0 or trainer.iteration == iterations:
                 save_checkpoint()
             if bar is not None:
@@ -852,7 +831,7 @@ def train_em(
         # ---------------------------------------------------------------- final outputs
         say(f"evaluating on {config.eval_goals} held-out goals")
         evaluation = trainer.evaluate(evaluation_goals(trainer.task, config.eval_goals))
-        _atomic_write_text(out / EVAL_FILE, json.dumps(evaluation, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(out / EVAL_FILE, json.dumps(evaluation, indent=2, sort_keys=True) + "\n")
         save_policy(out / POLICY_FILE, trainer, model_info)
         plot_curve(curve, out / EPISODES_FILE, out / CURVE_PNG,
                    f"GenRL EM, {task}, {observation} policy")
@@ -899,7 +878,7 @@ def train_em(
             "episodes_csv": str(out / EPISODES_FILE),
             "seed": config.seed,
         }
-        _atomic_write_text(out / SUMMARY_FILE,
+        atomic_write_text(out / SUMMARY_FILE,
                            json.dumps(_finite(summary), indent=2, sort_keys=True) + "\n")
         return summary
     finally:

@@ -636,7 +636,6 @@ def _certified_kth(
     (k+1)-th are not recomputed, the others are (float64). A row whose left-out values might
     reach below the result is redone from all its columns within reach.
     """
-    c = r.numel()
     n_r = cs.sq_norms[r].unsqueeze(1)
     eps = (eps_factor * (cs.sq_norms[r] + n_max)).unsqueeze(1)
     lower = vals.to(torch.float64) + n_r - eps

@@ -27,9 +27,9 @@ the recorded value, and weights that do not fit the recorded architecture, as
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 from genrl_ros.models.base import TrajectoryGenerator, make_generator
-from genrl_ros.run_dir import LAST_FILE  # the run layout is defined once, in run_dir
+from genrl_ros.run_dir import LAST_FILE, atomic_write_bytes
 
 FORMAT_NAME = "genrl_ros.generator_checkpoint"
 FORMAT_VERSION = 1
@@ -100,21 +100,9 @@ def save_checkpoint(
     if content == "training":
         payload["optimizers"] = {k: o.state_dict() for k, o in (optimizers or {}).items()}
         payload["rng"] = dict(rng or {})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

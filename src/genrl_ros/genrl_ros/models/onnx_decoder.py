@@ -25,6 +25,8 @@ import numpy as np
 
 from latent_policy_node.onnx_file import META_FORMAT, int_metadata, open_onnx
 
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "META_FORMAT", "OnnxDecoder", "OnnxDecoderError"]
+
 FORMAT_NAME = "genrl_ros.decoder_onnx"
 FORMAT_VERSION = 1
 REQUIRED_KEYS = (

@@ -43,9 +43,12 @@ PROG = "genrl"
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 TASKS = ("hockey", "basketball")
-PRESET_EPISODES = {"small": 2000, "paper": 40000}
+#: demonstration episodes of each `genrl run` preset (the same as genrl_ros.main_job.PRESETS;
+#: "tiny" is for the tests and not shown in --help)
+PRESET_EPISODES = {"small": 2000, "paper": 40000, "tiny": 60}
 #: subcommands whose implementation uses torch (its thread count is set before they run)
-TORCH_COMMANDS = ("run", "train-model", "export", "eval-model", "zoo", "train-policy")
+TORCH_COMMANDS = ("run", "train-model", "export", "eval-model", "zoo", "train-policy",
+                  "study")
 
 # Exceptions of the implementations that are the user's to fix: reported in one line, exit 2.
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError)
@@ -275,7 +278,7 @@ def _add_demos(subparsers: Any) -> None:
 
 
 def _run_main_job(args: argparse.Namespace) -> dict:
-    from genrl_ros.demos_cmd import run_main_job  # noqa: PLC0415 - lazy: imports mujoco
+    from genrl_ros.main_job import run_main_job  # noqa: PLC0415 - lazy: torch, mujoco
 
     return run_main_job(args)
 
@@ -285,14 +288,19 @@ def _add_run(subparsers: Any) -> None:
         subparsers,
         "run",
         _run_main_job,
-        "run the main job (demonstrations, models, policy training, report)",
-        "Run the main job end to end. The 'small' preset finishes on a laptop; the 'paper'\n"
-        "preset uses the episode budget of the paper (40000 episodes).",
+        "run the main job (demonstrations, VAE, its evaluation, EM policy, report)",
+        "Run the whole embedded pipeline of a task: demonstrations -> beta-VAE ->\n"
+        "precision/recall/DwPR/safe fraction -> EM policy search -> evaluation on held-out\n"
+        "goals, and write OUT/report.md (numbers, figures, wall time per stage) and\n"
+        "OUT/summary.json; each stage in OUT/<task>/{demos,model,eval,policy}. The 'small'\n"
+        "preset takes minutes on 2 cores; 'paper' uses the paper's sizes (40000\n"
+        "demonstrations, 5000 VAE epochs, precision/recall n 15000, DwPR n 10000, 100 EM\n"
+        "iterations: many hours). The sizes are genrl_ros.main_job.PRESETS.",
     )
     parser.add_argument(
         "--task",
         choices=(*TASKS, "both"),
-        default="both",
+        default="hockey",
         help="task(s) to run (default: %(default)s)",
     )
     parser.add_argument(
@@ -307,13 +315,22 @@ def _add_run(subparsers: Any) -> None:
         type=positive_int,
         default=None,
         metavar="N",
-        help="training episodes (default: 2000 with --preset small, 40000 with --preset paper)",
+        help="demonstration episodes (default: 2000 with --preset small, 40000 with --preset paper)",
     )
     parser.add_argument(
         "--preset",
         choices=tuple(PRESET_EPISODES),
         default="small",
+        metavar="{small,paper}",
         help="size of the experiment (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue a run in --out with the same settings: finished stages are skipped, "
+        "an interrupted model or policy training continues from its last.pt",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing run in --out",
     )
     parser.add_argument(
         "--seed", type=integer, default=0, metavar="S", help="random seed (default: %(default)s)"
@@ -781,6 +798,62 @@ def _add_train_policy(subparsers: Any) -> None:
     _common_options(parser, "genrl_train_policy")
 
 
+# genrl study ---------------------------------------------------------------------------
+
+
+def _run_study(args: argparse.Namespace) -> dict:
+    from genrl_ros.study import run_study_cli  # noqa: PLC0415 - lazy: torch, mujoco, scipy
+
+    return run_study_cli(args)
+
+
+def _add_study(subparsers: Any) -> None:
+    parser = _subparser(
+        subparsers,
+        "study",
+        _run_study,
+        "do a zoo's pre-RL measures predict its policies' reward? (paper Tables 1-3, 6)",
+        "For every model of a 'genrl zoo' directory and every seed, train a goal policy with\n"
+        "EM; label each model with its maximum reward (max over iterations of the mean\n"
+        "training reward, mean over seeds: Table 1) and report Pearson R and p of precision,\n"
+        "recall, delta_1 and delta_tilde against it per family (VAE, GAN) and over all\n"
+        "(Tables 2/3; --pool-with other tasks' studies: Table 6). Writes OUT/study.md/json,\n"
+        "labels.csv, correlations.csv, scatter.png, curves.png and runs/<MODEL>/seed<S>/.\n"
+        "Resumable (--resume): finished runs are skipped, interrupted ones continue.",
+    )
+    parser.add_argument("--task", choices=TASKS, help="task of the zoo (required)")
+    parser.add_argument("--zoo", type=path_str, metavar="DIR",
+                        help="'genrl zoo' directory with zoo.json (required)")
+    parser.add_argument("--out", type=path_str, metavar="DIR", help="study directory (required)")
+    parser.add_argument("--seeds", type=positive_int, default=3, metavar="S",
+                        help="policies per model (default: %(default)s, as the paper)")
+    parser.add_argument("--seed", type=integer, default=0, metavar="S",
+                        help="seed of the first policy (default: %(default)s)")
+    parser.add_argument("--iterations", type=positive_int, default=20, metavar="I",
+                        help="EM iterations per policy (default: %(default)s)")
+    parser.add_argument("--episodes-per-iteration", type=positive_int, default=32, metavar="N",
+                        help="episodes per EM iteration (default: %(default)s)")
+    parser.add_argument("--eval-goals", type=positive_int, default=100, metavar="N",
+                        help="held-out goals of each policy's final evaluation "
+                        "(default: %(default)s)")
+    parser.add_argument("--estep-epochs", type=positive_int, metavar="E",
+                        help="E-step passes over the batch (default: EMConfig's)")
+    parser.add_argument("--max-kl", type=positive_float, metavar="KL",
+                        help="E-step trust region (default: EMConfig's)")
+    parser.add_argument("--lr", type=positive_float, metavar="LR",
+                        help="E-step learning rate (default: EMConfig's)")
+    parser.add_argument("--models", type=_csv_list(str), metavar="NAME,..",
+                        help="study only these zoo models (default: all)")
+    parser.add_argument("--pool-with", type=path_str, action="append", metavar="DIR",
+                        help="a finished study of another task, pooled for the all-tasks "
+                        "correlation (Table 6); repeatable")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a study in a non-empty --out (finished runs are skipped)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _require(parser, "task", "zoo", "out")
+    _common_options(parser, "genrl_study")
+
+
 SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_demos,
     _add_run,
@@ -791,6 +864,7 @@ SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_eval_model,
     _add_zoo,
     _add_train_policy,
+    _add_study,
 )
 
 

@@ -1,12 +1,12 @@
-"""``genrl demos`` and ``genrl run``: demonstration datasets, their coverage plots and summary.
+"""``genrl demos``: demonstration datasets, their coverage plots and summary.
 
 ``genrl demos`` writes, in ``--out``: the dataset (``episodes.npz`` + ``metadata.json``),
 ``coverage.png`` (where pucks / balls ended over the goal region, and the reward
 distribution), ``summary.json`` (the numbers of the ``--json`` summary and more) and, with
 ``--bag``, a rosbag2 copy.
 
-``genrl run`` is the main job. For now it generates the demonstrations of each task into
-``<out>/<task>/demos`` and writes ``<out>/report.md`` with the numbers and plots.
+:func:`make_demos` is also the first stage of the main job (``genrl run``,
+:mod:`genrl_ros.main_job`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,6 @@ from typing import Any
 import numpy as np
 
 from genrl_ros.data.dataset import TrajectoryDataset, check_output_target
-
-PRESET_EXPERT_GOALS = {"small": 500, "paper": 500}
-PRESET_DEMONSTRATIONS = {"small": 200, "paper": 500}
-
 
 def dataset_from_demonstrations(
     demos, task, seed: int, extra_metadata: dict[str, Any] | None = None
@@ -223,59 +219,3 @@ def run_demos(args: Namespace) -> dict[str, Any]:
         keep_unsafe=args.keep_unsafe,
         overwrite=args.overwrite,
     )
-
-
-def _report(summaries: dict[str, dict[str, Any]], out: Path) -> str:
-    lines = [
-        "# genrl_ros main job",
-        "",
-        "Demonstrations: scripted expert solved on random goals, then expert trajectory "
-        "shaping (random joint-velocity perturbations); only usable episodes are kept (safe, "
-        "and for hockey with the blade at least 5 mm above the table).",
-        "",
-        "| task | episodes | expert median distance (m) | expert p90 (m) | expert unsafe episodes "
-        "| safe fraction of perturbed | kept fraction | median reward | final in goal region "
-        "| seconds |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, s in summaries.items():
-        lines.append(
-            f"| {name} | {s['episodes']} | {s['expert_median_distance_m']:.4f} | "
-            f"{s['expert_p90_distance_m']:.4f} | {s['expert_unsafe_episodes']} | "
-            f"{s['safe_fraction']:.3f} | {s['usable_fraction']:.3f} | {s['reward']['median']:.3f} | "
-            f"{s['final_in_goal_region']:.3f} | {s['seconds']:.0f} |"
-        )
-    lines.append("")
-    for name, s in summaries.items():
-        relative = Path(s["coverage_png"]).relative_to(out)
-        lines += [f"## {name}", "", f"![{name} coverage]({relative.as_posix()})", ""]
-    return "\n".join(lines) + "\n"
-
-
-def run_main_job(args: Namespace) -> dict[str, Any]:
-    """``genrl run``: the embedded pipeline (for now: demonstrations of each task)."""
-    out = Path(args.out)
-    tasks = ("hockey", "basketball") if args.task == "both" else (args.task,)
-    overwrite = getattr(args, "overwrite", True)
-    summaries: dict[str, dict[str, Any]] = {}
-    started = time.perf_counter()
-    for name in tasks:
-        summaries[name] = make_demos(
-            name,
-            args.episodes,
-            out / name / "demos",
-            seed=args.seed,
-            expert_goals=PRESET_EXPERT_GOALS[args.preset],
-            demonstrations=PRESET_DEMONSTRATIONS[args.preset],
-            threads=args.threads,
-            overwrite=overwrite,
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    report = out / "report.md"
-    report.write_text(_report(summaries, out))
-    (out / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n")
-    result: dict[str, Any] = {"report": str(report), "seconds": round(time.perf_counter() - started, 2)}
-    for name, s in summaries.items():
-        for key in ("episodes", "expert_median_distance_m", "safe_fraction"):
-            result[f"{name}_{key}"] = s[key]
-    return result

@@ -329,3 +329,29 @@ def test_mode_collapse_has_low_recall_and_off_data_noise_low_precision():
     noisy = decode_factors(rng.normal(size=(1000, 2))) + 0.2 * rng.normal(size=(1000, 40, 7))
     low_precision = precision_recall(real, noisy)
     assert low_precision.precision < 0.05
+
+
+def test_membership_masks_match_brute_force_and_the_fractions():
+    rng = np.random.default_rng(7)
+    real, fake = rng.normal(size=(120, 12)), rng.normal(size=(90, 12)) * 1.2
+    pr = precision_recall(real, fake, k=3, return_membership=True)
+    plain = precision_recall(real, fake, k=3)
+    assert plain.fake_inside is None and plain.real_inside is None
+    assert pr == plain  # the masks do not take part in the comparison
+    r_rad = np.sort(((real[:, None] - real[None]) ** 2).sum(-1), axis=1)[:, 3]
+    f_rad = np.sort(((fake[:, None] - fake[None]) ** 2).sum(-1), axis=1)[:, 3]
+    cross = ((real[:, None] - fake[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(pr.fake_inside, (cross < r_rad[:, None]).any(axis=0))
+    np.testing.assert_array_equal(pr.real_inside, (cross < f_rad[None, :]).any(axis=1))
+    assert pr.precision == pr.fake_inside.mean() and pr.recall == pr.real_inside.mean()
+
+
+def test_real_vs_real_ceiling_rows_and_size_check():
+    from genrl_ros.metrics.pr_ceiling import real_vs_real
+
+    data = smooth_walks(200, np.random.default_rng(3), horizon=10)
+    rows = real_vs_real(data, [20, 100], repeats=2, seed=1)
+    assert [(r["n"], r["repeat"]) for r in rows] == [(20, 0), (20, 1), (100, 0), (100, 1)]
+    assert all(0.0 <= r["precision"] <= 1.0 and 0.0 <= r["recall"] <= 1.0 for r in rows)
+    with pytest.raises(ValueError, match="size 101"):
+        real_vs_real(data, [101])

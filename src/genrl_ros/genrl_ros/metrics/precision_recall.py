@@ -62,7 +62,7 @@ import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator, Literal, Union
 
 import numpy as np
@@ -147,6 +147,10 @@ class PrecisionRecall:
     :param inclusive: True for the ``<=`` boundary test, False for ``prdc``'s ``<``.
     :param n_real_zero_radius: real samples with k or more exact copies (radius 0).
     :param n_fake_zero_radius: fake samples with k or more exact copies (radius 0).
+    :param fake_inside: (M,) bool, which fake samples lie in the real manifold (only with
+        ``return_membership=True``, else None): the complement shows what is unrealistic.
+    :param real_inside: (N,) bool, which real samples lie in the fake manifold (idem): the
+        complement shows which real trajectories the generator misses (recall).
     """
 
     precision: float
@@ -157,6 +161,8 @@ class PrecisionRecall:
     inclusive: bool = False
     n_real_zero_radius: int = 0
     n_fake_zero_radius: int = 0
+    fake_inside: np.ndarray | None = field(default=None, compare=False, repr=False)
+    real_inside: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -749,6 +755,7 @@ def precision_recall_from_manifolds(
     memory_budget_mib: float = 256.0,
     num_threads: int | None = 1,
     progress: bool = False,
+    return_membership: bool = False,
 ) -> PrecisionRecall:
     """Precision and recall from two precomputed manifolds (same k and dimension).
 
@@ -774,11 +781,16 @@ def precision_recall_from_manifolds(
             workers=workers,
             progress=progress,
         )
-    return _result(real, fake, fake_in, real_in, inclusive)
+    return _result(real, fake, fake_in, real_in, inclusive, return_membership)
 
 
 def _result(
-    real: Manifold, fake: Manifold, fake_in: torch.Tensor, real_in: torch.Tensor, inclusive: bool
+    real: Manifold,
+    fake: Manifold,
+    fake_in: torch.Tensor,
+    real_in: torch.Tensor,
+    inclusive: bool,
+    membership: bool = False,
 ) -> PrecisionRecall:
     return PrecisionRecall(
         precision=float(fake_in.double().mean()),
@@ -789,6 +801,8 @@ def _result(
         inclusive=inclusive,
         n_real_zero_radius=real.n_zero_radius,
         n_fake_zero_radius=fake.n_zero_radius,
+        fake_inside=fake_in.numpy().copy() if membership else None,
+        real_inside=real_in.numpy().copy() if membership else None,
     )
 
 
@@ -804,6 +818,7 @@ def precision_recall(
     num_threads: int | None = 1,
     on_duplicates: DuplicatePolicy = "warn",
     progress: bool = False,
+    return_membership: bool = False,
 ) -> PrecisionRecall:
     """Improved precision and recall of ``fake`` samples against ``real`` ones, exact k-NN.
 
@@ -821,6 +836,8 @@ def precision_recall(
     :param on_duplicates: samples with k or more exact copies (radius 0): "warn" (default),
         "error" (ValueError naming the count) or "ignore"; the numbers follow ``prdc``.
     :param progress: tqdm bars over the blocks.
+    :param return_membership: also return the per-sample booleans ``fake_inside`` /
+        ``real_inside`` (for diagnosing which samples are missed).
     """
     r = _as_points(real, "real")
     f = _as_points(fake, "fake")
@@ -847,4 +864,4 @@ def precision_recall(
         fake_in, real_in = _membership(
             real_manifold, fake_manifold, cr, cf, inclusive=inclusive, **blocks
         )
-    return _result(real_manifold, fake_manifold, fake_in, real_in, inclusive)
+    return _result(real_manifold, fake_manifold, fake_in, real_in, inclusive, return_membership)

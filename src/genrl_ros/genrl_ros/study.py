@@ -115,7 +115,8 @@ class StudyConfig:
 def pearson(x: list[float] | np.ndarray, y: list[float] | np.ndarray) -> tuple[float, float, int]:
     """Pearson's R of the finite pairs (x_i, y_i) and its two-sided p-value (H0: R = 0,
     t-test with n - 2 degrees of freedom, ``scipy.stats.pearsonr``); returns (R, p, n).
-    NaN R and p when n < 3 or either side is constant (R undefined)."""
+    NaN R and p when n < 3 or either side is constant (R undefined; "constant" up to float
+    rounding, 1e-12 relative: equal rewards summed in another order differ in the last bits)."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1:
@@ -123,12 +124,16 @@ def pearson(x: list[float] | np.ndarray, y: list[float] | np.ndarray) -> tuple[f
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     n = int(x.size)
-    if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    if n < 3 or _constant(x) or _constant(y):
         return math.nan, math.nan, n
     from scipy import stats  # noqa: PLC0415 - scipy is slow to import
 
     result = stats.pearsonr(x, y)
     return float(result.statistic), float(result.pvalue), n
+
+
+def _constant(values: np.ndarray) -> bool:
+    return bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())))
 
 
 def correlation_table(rows: list[dict[str, Any]], label: str = "label",

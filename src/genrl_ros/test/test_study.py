@@ -57,6 +57,8 @@ def test_pearson_matches_a_hand_case():
     assert n == 4 and r == pytest.approx(1.0)
     assert all(math.isnan(v) for v in pearson([1, 2], [3, 4])[:2])  # n < 3
     assert all(math.isnan(v) for v in pearson([1, 1, 1], [3, 4, 5])[:2])  # constant side
+    # equal up to rounding (0.1 + 0.2 != 0.3) is constant too, not a spurious R
+    assert all(math.isnan(v) for v in pearson([1, 2, 3], [0.1 + 0.2, 0.3, 0.3])[:2])
 
 
 def test_correlation_table_per_family():

@@ -48,7 +48,7 @@ TASKS = ("hockey", "basketball")
 PRESET_EPISODES = {"small": 2000, "paper": 40000, "tiny": 60}
 #: subcommands whose implementation uses torch (its thread count is set before they run)
 TORCH_COMMANDS = ("run", "train-model", "export", "eval-model", "zoo", "train-policy",
-                  "study")
+                  "study", "compare")
 
 # Exceptions of the implementations that are the user's to fix: reported in one line, exit 2.
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError)
@@ -591,9 +591,9 @@ def _add_eval_model(subparsers: Any) -> None:
     )
     parser.add_argument("--data", type=path_str, metavar="DIR", help="trajectory dataset (required)")
     parser.add_argument(
-        "--n-samples", type=positive_int, default=5000, metavar="N",
+        "--n-samples", type=positive_int, default=15000, metavar="N",
         help="generated and real trajectories for precision/recall (capped at the number of "
-        "safe trajectories; default: %(default)s; paper: 15000)",
+        "safe trajectories; default: %(default)s, the paper's protocol)",
     )
     parser.add_argument(
         "--dwpr-n", type=positive_int, default=1000, metavar="n",
@@ -854,6 +854,89 @@ def _add_study(subparsers: Any) -> None:
     _common_options(parser, "genrl_study")
 
 
+# genrl compare ---------------------------------------------------------------------------
+
+
+def _run_compare(args: argparse.Namespace) -> dict:
+    from genrl_ros.compare import run_compare  # noqa: PLC0415 - lazy: torch, SB3, mujoco
+
+    return run_compare(args)
+
+
+def _method_name(value: Any) -> str:
+    methods = ("genrl", "ppo", "sac")
+    if value not in methods:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(methods)}, got {value!r}")
+    return value
+
+
+def _add_compare(subparsers: Any) -> None:
+    parser = _subparser(
+        subparsers,
+        "compare",
+        _run_compare,
+        "GenRL vs PPO (+BC) vs SAC (+demonstrations) with the same episode budget",
+        "For seeds 0..S-1 train GenRL (EM on the trained generator --model), PPO pre-trained\n"
+        "by behaviour cloning on the demonstrations --data, and SAC with the demonstration\n"
+        "transitions in its replay buffer, each for E episodes (stable-baselines3, per-step\n"
+        "environment). Writes OUT/compare.json (per-episode rewards and table-contact steps),\n"
+        "reward_vs_episodes.png (Figure 6), table_contacts.png (Figure 7) and compare.md.\n"
+        "Finished (method, seed) runs in OUT/runs/ are reused when run again.",
+    )
+    parser.add_argument("--task", choices=TASKS, help="task (required)")
+    parser.add_argument(
+        "--model", type=path_str, metavar="RUN",
+        help="GenRL generator: train-model run directory or .pt checkpoint",
+    )
+    parser.add_argument(
+        "--data", type=path_str, metavar="DIR",
+        help="demonstration dataset (genrl demos) for PPO's BC and SAC's replay buffer",
+    )
+    parser.add_argument(
+        "--episodes", type=positive_int, metavar="E",
+        help="training episodes per method and seed (required)",
+    )
+    parser.add_argument(
+        "--seeds", type=positive_int, default=3, metavar="S",
+        help="seeds 0..S-1 per method (default: %(default)s)",
+    )
+    parser.add_argument("--out", type=path_str, metavar="DIR", help="output directory (required)")
+    parser.add_argument(
+        "--methods", type=_csv_list(_method_name), default=["genrl", "ppo", "sac"],
+        metavar="M,..", help="methods to run (default: genrl,ppo,sac)",
+    )
+    parser.add_argument(
+        "--demos", type=positive_int, metavar="N",
+        help="use the first N demonstrations for PPO / SAC (default: all)",
+    )
+    parser.add_argument(
+        "--genrl-episodes-per-iteration", type=positive_int, default=64, metavar="N",
+        help="GenRL episodes per EM iteration; E must be a multiple (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--eval-goals", type=positive_int, default=100, metavar="N",
+        help="held-out goals of the final deterministic evaluation (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--bins", type=positive_int, default=20, metavar="B",
+        help="bins of the curves (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--bc-epochs", type=non_negative_int, metavar="E",
+        help="PPO behaviour-cloning epochs (default: PPOBaselineConfig.bc_epochs = 20)",
+    )
+    parser.add_argument(
+        "--ppo-init-std", type=positive_float, metavar="S",
+        help="PPO policy std after BC, in units of the velocity limit (default: 0.1)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="delete --out first (no run is reused)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _require(parser, "task", "episodes", "out")
+    _common_options(parser, "genrl_compare")
+
+
 SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_demos,
     _add_run,
@@ -865,6 +948,7 @@ SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_zoo,
     _add_train_policy,
     _add_study,
+    _add_compare,
 )
 
 

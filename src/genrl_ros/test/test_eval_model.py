@@ -82,6 +82,19 @@ def test_eval_model_set_sizes_are_capped_and_equal(tiny_run):
     assert result["n_safety"] == 0 and result["safe_fraction"] != result["safe_fraction"]  # NaN
 
 
+def test_eval_model_diagnostics_ceiling_and_reconstructions(tiny_run):
+    root, data, run = tiny_run
+    result = eval_model(run, data, out=root / "eval_diag", n_samples=40, dwpr_n=8, n_safety=0,
+                        progress=False)
+    assert result["real_ceiling_n"] == 30  # two disjoint halves of the 60 safe trajectories
+    for key in ("real_ceiling_precision", "real_ceiling_recall", "reconstruction_precision",
+                "reconstruction_recall"):
+        assert 0.0 <= result[key] <= 1.0, key
+    assert result["reconstruction_rmse_rad"] > 0.0
+    md = (root / "eval_diag" / "eval.md").read_text()
+    assert "Ceiling (real vs real" in md and "Reconstructions" in md
+
+
 def test_eval_model_refuses_a_dataset_of_another_shape(tiny_run, tmp_path):
     _, _, run = tiny_run
     other = hockey_like(horizon=50).save(tmp_path / "short")

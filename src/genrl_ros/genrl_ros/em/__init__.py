@@ -1,5 +1,7 @@
 """EM policy training of GenRL (seed 000, Algorithm 1): :class:`EMConfig` (hyperparameters)
-and :class:`EMTrainer` / :func:`train_em` (the loop, logs, checkpoints, evaluation).
+and :class:`EMTrainer` / :func:`train_em` (the loop, logs, checkpoints, evaluation);
+:class:`EpisodeSource` / :class:`SimulatedEpisodes` (who executes the episodes) and
+:class:`RunRecorder` (the run directory), shared with the trainer node.
 
 The trainer is imported lazily (it imports torch and mujoco); ``genrl_ros.em.config`` is
 plain Python.
@@ -15,6 +17,11 @@ from genrl_ros.em.config import EMConfig
 _LAZY = {
     "EMTrainer": "genrl_ros.em.trainer",
     "EpisodeBatch": "genrl_ros.em.trainer",
+    "EpisodeResults": "genrl_ros.em.trainer",
+    "EpisodeSource": "genrl_ros.em.trainer",
+    "PlannedEpisodes": "genrl_ros.em.trainer",
+    "RunRecorder": "genrl_ros.em.trainer",
+    "SimulatedEpisodes": "genrl_ros.em.trainer",
     "train_em": "genrl_ros.em.trainer",
     "evaluation_goals": "genrl_ros.em.trainer",
     "load_policy": "genrl_ros.em.trainer",

@@ -5,9 +5,9 @@ Every iteration (:meth:`EMTrainer.iterate`):
 1. sample N initial states s_i ~ p(s0) (goals; for the image policy also their camera images);
 2. sample latent actions alpha_i ~ pi_theta(. | s_i): always from pi_theta, never from q_phi;
 3. generate trajectories tau_i = g(alpha_i) with the (frozen) generative model;
-4. execute them in the batched simulator and get the terminal rewards r_i; a trajectory the
-   executor rejects (joint position / velocity limits) is not simulated and gets
-   ``invalid_reward`` (counted as ``invalid`` in the logs);
+4. execute them and get the terminal rewards r_i; a trajectory the executor rejects (joint
+   position / velocity limits) is not executed and gets ``invalid_reward`` (counted as
+   ``invalid`` in the logs);
 5. E-step (Eq. 5): q_phi starts from pi_theta and maximises, over ``estep_epochs`` passes of
    minibatches of the batch, ``mean_i[q_phi(alpha_i|s_i) / pi_theta(alpha_i|s_i) * A_i] -
    kl_weight * mean_i KL(q_phi(.|s_i) || pi_theta(.|s_i))`` with A_i = r_i - V(s_i)
@@ -21,6 +21,13 @@ Every iteration (:meth:`EMTrainer.iterate`):
    iterations; only pi sees images);
 7. fit V by least squares to the batch's rewards (after the E/M steps, as in Algorithm 1:
    the advantage of iteration k uses the V fitted on iteration k-1; V = 0 at first).
+
+Steps 3-4 are an :class:`EpisodeSource`: by default :class:`SimulatedEpisodes` (decode with
+the generator, execute in the batched simulator, all N episodes at once). A caller that runs
+the episodes elsewhere (the trainer node: one at a time through the ROS graph) uses the same
+steps one by one: :meth:`EMTrainer.sample_episodes` (steps 1-2), its own execution, then
+:meth:`EMTrainer.complete_batch` and :meth:`EMTrainer.update` (steps 5-7); :class:`RunRecorder`
+writes the run directory for both.
 
 Reading the paper's "repeat E-step, M-step until training done" inner loop: one E-step of
 several epochs, then one M-step, per batch (the samples come from pi_theta of this iteration;
@@ -132,6 +139,96 @@ def evaluation_goals(task: Task, n: int, seed: int = EVAL_SEED) -> np.ndarray:
 
 
 @dataclass
+class EpisodeResults:
+    """What executing N episodes gave (steps 3-4), from the simulator or the ROS graph."""
+
+    reward: np.ndarray  #: (N,) terminal rewards, NaN when not executed
+    distance_m: np.ndarray  #: (N,) final distance to the goal (m), NaN when not executed
+    executed: np.ndarray  #: (N,) bool, False = rejected before execution
+    table_contact_steps: np.ndarray  #: (N,) int64, see :func:`table_contact_steps`
+    unsafe_contact_steps: np.ndarray  #: (N,) int64, steps with any unsafe contact
+
+    def __post_init__(self) -> None:
+        self.reward = np.asarray(self.reward, dtype=np.float64).reshape(-1)
+        self.distance_m = np.asarray(self.distance_m, dtype=np.float64).reshape(-1)
+        self.executed = np.asarray(self.executed, dtype=bool).reshape(-1)
+        self.table_contact_steps = np.asarray(self.table_contact_steps, np.int64).reshape(-1)
+        self.unsafe_contact_steps = np.asarray(self.unsafe_contact_steps, np.int64).reshape(-1)
+        sizes = {len(getattr(self, name)) for name in (
+            "reward", "distance_m", "executed", "table_contact_steps", "unsafe_contact_steps")}
+        if len(sizes) != 1:
+            raise ValueError(f"EpisodeResults fields have different lengths {sorted(sizes)}")
+
+    def __len__(self) -> int:
+        return int(self.reward.shape[0])
+
+    @classmethod
+    def from_outcomes(cls, outcomes: EpisodeOutcomes) -> EpisodeResults:
+        """The results of the batched executor's outcomes."""
+        return cls(
+            reward=outcomes.reward.copy(),
+            distance_m=outcomes.distance_m.copy(),
+            executed=outcomes.executed.copy(),
+            table_contact_steps=table_contact_steps(outcomes),
+            unsafe_contact_steps=outcomes.unsafe_contact_steps.astype(np.int64),
+        )
+
+    @classmethod
+    def concatenate(cls, parts: list[EpisodeResults]) -> EpisodeResults:
+        """The episodes of ``parts`` in order."""
+        if not parts:
+            raise ValueError("no episode results to concatenate")
+        return cls(**{
+            name: np.concatenate([getattr(part, name) for part in parts])
+            for name in ("reward", "distance_m", "executed", "table_contact_steps",
+                         "unsafe_contact_steps")
+        })
+
+
+class EpisodeSource(Protocol):
+    """Executes latent actions (steps 3-4 of Algorithm 1)."""
+
+    def run(self, goals: np.ndarray, latents: np.ndarray) -> EpisodeResults:
+        """Episodes for goals (N, 2) m with latents (N, L) float32, already clipped to the
+        generator's latent bound; returns their :class:`EpisodeResults` (N episodes)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SimulatedEpisodes:
+    """The default :class:`EpisodeSource`: decode the latents into trajectories (N, T, 7)
+    with ``decode`` and execute them in :class:`~sim_bridge.executor.BatchExecutor`;
+    trajectories beyond the joint limits are not simulated (``executed`` False)."""
+
+    def __init__(
+        self, task: Task, decode: Callable[[np.ndarray], np.ndarray], nthread: int = 1
+    ) -> None:
+        self.decode = decode
+        self.executor = BatchExecutor(task, nthread=nthread)
+
+    def run(self, goals: np.ndarray, latents: np.ndarray) -> EpisodeResults:
+        outcomes = self.executor.execute(self.decode(latents), goals, on_invalid="skip")
+        return EpisodeResults.from_outcomes(outcomes)
+
+    def close(self) -> None:
+        self.executor.close()
+
+
+@dataclass
+class PlannedEpisodes:
+    """Steps 1-2 of one iteration: the goals and the latents drawn from pi_theta, before
+    execution."""
+
+    goals: np.ndarray  #: (N, 2) metres
+    alpha: np.ndarray  #: (N, L) float32, sampled from pi_theta (as drawn, not clipped)
+    images: np.ndarray | None = None  #: (N, H, W, 3) uint8 (image policy)
+
+    def __len__(self) -> int:
+        return int(self.goals.shape[0])
+
+
+@dataclass
 class EpisodeBatch:
     """The N episodes of one iteration."""
 
@@ -162,7 +259,9 @@ class EMTrainer:
     :param config: hyperparameters.
     :param observation: ``goal`` (MLP policy on the goal) or ``image`` (CNN policy on the
         camera image, trained by input remapping).
-    :param nthread: simulator threads.
+    :param nthread: simulator threads (of the default episode source).
+    :param episode_source: executes the episodes (steps 3-4); default
+        :class:`SimulatedEpisodes` with the generator's decoder.
     """
 
     def __init__(
@@ -172,6 +271,7 @@ class EMTrainer:
         config: EMConfig | None = None,
         observation: str = "goal",
         nthread: int = 1,
+        episode_source: EpisodeSource | None = None,
     ) -> None:
         self.task = make_task(task) if isinstance(task, str) else task
         self.config = config = config if config is not None else EMConfig()
@@ -230,7 +330,10 @@ class EMTrainer:
         self.goal_rng = np.random.default_rng(goal_seed)
         self.torch_rng = torch.Generator().manual_seed(int(torch_seed.generate_state(1, np.uint64)[0]) >> 1)
 
-        self.executor = BatchExecutor(self.task, nthread=nthread)
+        self.episode_source: EpisodeSource = (
+            episode_source if episode_source is not None
+            else SimulatedEpisodes(self.task, self.decode, nthread)
+        )
         self.iteration = 0
         self.episodes = 0
         #: goals (and their images) of recent episodes, for the image policy's M-step
@@ -242,6 +345,17 @@ class EMTrainer:
         """One iteration of Algorithm 1; returns (curve row, per-episode rows)."""
         started = time.perf_counter()
         batch = self.collect()  # s_i ~ p(s0), alpha_i ~ pi_theta, tau_i = g(alpha_i), r_i
+        return self.update(batch, started)
+
+    def update(
+        self, batch: EpisodeBatch, started: float | None = None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Steps 5-7 on a collected batch; returns (curve row, per-episode rows).
+
+        :param started: ``time.perf_counter()`` when the batch's collection began (the row's
+            ``seconds`` then include the collection).
+        """
+        started = time.perf_counter() if started is None else started
         e_stats = self.e_step(batch)  # q_phi <- argmax Eq. 5
         m_stats = self.m_step(batch)  # pi_theta <- q_phi
         v_stats = self.fit_value(batch)  # V <- argmin sum (V(s_i) - r_i)^2
@@ -260,41 +374,63 @@ class EMTrainer:
         images = self.camera.render_batch(goals)
         return torch.from_numpy(images_to_input(images)), images
 
-    def latents_to_trajectories(self, alpha: np.ndarray) -> np.ndarray:
-        """tau = g(alpha): (N, L) -> (N, T, 7) float64 radians (latents clipped to
-        ``latent_bound`` first, if any)."""
+    def clip_latents(self, alpha: np.ndarray) -> np.ndarray:
+        """The latents the generator decodes: clipped to ``latent_bound`` if any (part of the
+        environment: the policy's samples are kept as drawn), (N, L) float32."""
+        alpha = np.asarray(alpha, dtype=np.float32)
         if self.latent_bound is not None:
             alpha = np.clip(alpha, -self.latent_bound, self.latent_bound)
+        return alpha
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        """tau = g(alpha): (N, L) -> (N, T, 7) float64 radians (no clipping)."""
         with torch.no_grad():
-            trajectories = self.generator.decode(torch.as_tensor(alpha, dtype=torch.float32))
+            trajectories = self.generator.decode(torch.as_tensor(latents, dtype=torch.float32))
         return trajectories.detach().cpu().numpy().astype(np.float64)
 
-    def run_episodes(self, goals: np.ndarray, alpha: np.ndarray) -> tuple[EpisodeOutcomes, np.ndarray]:
-        """Decode and execute; returns the outcomes and the rewards (rejected trajectories get
-        ``invalid_reward``)."""
-        outcomes = self.executor.execute(
-            self.latents_to_trajectories(alpha), goals, on_invalid="skip"
-        )
-        rewards = np.where(outcomes.executed, outcomes.reward, self.invalid_reward)
-        return outcomes, rewards
+    def latents_to_trajectories(self, alpha: np.ndarray) -> np.ndarray:
+        """tau = g(clip(alpha)): (N, L) -> (N, T, 7) float64 radians."""
+        return self.decode(self.clip_latents(alpha))
 
-    def collect(self) -> EpisodeBatch:
-        """Sample N goals and latents from pi_theta, generate, execute (steps 1-4)."""
+    def rewards_of(self, results: EpisodeResults) -> np.ndarray:
+        """r_i (N,): the terminal rewards, ``invalid_reward`` for rejected trajectories."""
+        return np.where(results.executed, results.reward, self.invalid_reward).astype(np.float64)
+
+    def run_episodes(self, goals: np.ndarray, alpha: np.ndarray) -> tuple[EpisodeResults, np.ndarray]:
+        """Decode and execute through the episode source; returns the results and the
+        rewards (rejected trajectories get ``invalid_reward``)."""
+        results = self.episode_source.run(goals, self.clip_latents(alpha))
+        if len(results) != len(goals):
+            raise ValueError(f"the episode source returned {len(results)} episodes for {len(goals)}")
+        return results, self.rewards_of(results)
+
+    def sample_episodes(self) -> PlannedEpisodes:
+        """Steps 1-2: N goals s_i ~ p(s0) and latents alpha_i ~ pi_theta(.|s_i)."""
         goals = self.task.sample_goals(self.config.episodes_per_iteration, self.goal_rng)
         observation, images = self.observe(goals)
         alpha, _, _ = self.policy.sample(observation, self.torch_rng)
-        alpha_np = alpha.numpy().astype(np.float32)
-        outcomes, rewards = self.run_episodes(goals, alpha_np)
+        return PlannedEpisodes(goals=goals, alpha=alpha.numpy().astype(np.float32), images=images)
+
+    def complete_batch(self, planned: PlannedEpisodes, results: EpisodeResults) -> EpisodeBatch:
+        """The batch of planned episodes and what executing them gave (steps 3-4)."""
+        if len(results) != len(planned):
+            raise ValueError(f"{len(results)} episode results for {len(planned)} planned episodes")
         return EpisodeBatch(
-            goals=goals,
-            alpha=alpha_np,
-            rewards=rewards.astype(np.float64),
-            distance_m=outcomes.distance_m.copy(),
-            executed=outcomes.executed.copy(),
-            table_contact_steps=table_contact_steps(outcomes),
-            unsafe_contact_steps=outcomes.unsafe_contact_steps.astype(np.int64),
-            images=images,
+            goals=planned.goals,
+            alpha=planned.alpha,
+            rewards=self.rewards_of(results),
+            distance_m=results.distance_m.copy(),
+            executed=results.executed.copy(),
+            table_contact_steps=results.table_contact_steps.copy(),
+            unsafe_contact_steps=results.unsafe_contact_steps.copy(),
+            images=planned.images,
         )
+
+    def collect(self) -> EpisodeBatch:
+        """Sample N goals and latents from pi_theta, generate, execute (steps 1-4)."""
+        planned = self.sample_episodes()
+        results, _ = self.run_episodes(planned.goals, planned.alpha)
+        return self.complete_batch(planned, results)
 
     # ------------------------------------------------------------------ E-step
     def advantages(self, batch: EpisodeBatch) -> torch.Tensor:
@@ -457,19 +593,30 @@ class EMTrainer:
         rate); ``mean_distance_m`` is over the executed episodes.
         """
         goals = np.asarray(goals, dtype=np.float64).reshape(-1, 2)
-        distances, executed, contacts, unsafe = [], [], [], []
+        parts = []
         for begin in range(0, goals.shape[0], chunk):
             part = goals[begin:begin + chunk]
-            observation, _ = self.observe(part)
+            parts.append(self.run_episodes(part, self.evaluation_latents(part, chunk))[0])
+        return self.evaluation_summary(goals, EpisodeResults.concatenate(parts))
+
+    def evaluation_latents(self, goals: np.ndarray, chunk: int = 250) -> np.ndarray:
+        """The deterministic policy's latents (the mean of pi) for goals (N, 2), (N, L)
+        float32 (computed ``chunk`` goals at a time, as :meth:`evaluate` does)."""
+        goals = np.asarray(goals, dtype=np.float64).reshape(-1, 2)
+        means = []
+        for begin in range(0, goals.shape[0], chunk):
+            observation, _ = self.observe(goals[begin:begin + chunk])
             with torch.no_grad():
                 mean, _ = self.policy(observation)
-            outcomes, _ = self.run_episodes(part, mean.numpy().astype(np.float32))
-            distances.append(np.where(outcomes.executed, outcomes.distance_m, np.inf))
-            executed.append(outcomes.executed)
-            contacts.append(table_contact_steps(outcomes))
-            unsafe.append(outcomes.unsafe_contact_steps)
-        distance = np.concatenate(distances)
-        ran = np.concatenate(executed)
+            means.append(mean.numpy().astype(np.float32))
+        return np.concatenate(means) if means else np.zeros((0, self.latent_dim), np.float32)
+
+    def evaluation_summary(self, goals: np.ndarray, results: EpisodeResults) -> dict[str, Any]:
+        """The metrics of :meth:`evaluate` from the results of the deterministic policy's
+        episodes on ``goals`` (N, 2)."""
+        goals = np.asarray(goals, dtype=np.float64).reshape(-1, 2)
+        ran = results.executed
+        distance = np.where(ran, results.distance_m, np.inf)
         finite = distance[ran]
         return {
             "n_goals": int(goals.shape[0]),
@@ -480,8 +627,8 @@ class EMTrainer:
             "success_radius_m": self.success_radius_m,
             "mean_reward": float(-finite.mean()) if finite.size else math.nan,
             "rejected": int((~ran).sum()),
-            "table_contact_steps": int(np.concatenate(contacts).sum()),
-            "unsafe_contact_steps": int(np.concatenate(unsafe).sum()),
+            "table_contact_steps": int(results.table_contact_steps.sum()),
+            "unsafe_contact_steps": int(results.unsafe_contact_steps.sum()),
             "deterministic": True,
         }
 
@@ -582,7 +729,7 @@ class EMTrainer:
             self.buffer_images = self.camera.render_batch(self.buffer_goals)
 
     def close(self) -> None:
-        self.executor.close()
+        self.episode_source.close()
         if self.camera is not None:
             self.camera.close()
 
@@ -724,6 +871,172 @@ def load_policy(path: str | os.PathLike[str]) -> tuple[LatentPolicy, dict[str, A
     return policy, info
 
 
+def open_run_dir(
+    out: Path,
+    run_info: dict[str, Any],
+    iterations: int,
+    *,
+    resume: bool,
+    overwrite: bool,
+) -> dict[str, Any] | None:
+    """Prepare the run directory ``out`` of a policy-training run: refuse to clobber, clear a
+    run being overwritten, check a resumed run's settings, write ``run.json``.
+
+    :param run_info: what the run is (task, observation, config, model, latent_dim, prior).
+    :returns: the checkpoint to resume from (``last.pt``), or None for a fresh run.
+    """
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+    resuming = _check_run_dir(out, resume, overwrite)
+    checkpoint = None
+    if resuming:
+        checkpoint = _load_checkpoint(out / LAST_FILE)
+        _check_resume(out, checkpoint, run_info)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / RUN_FILE, json.dumps({**run_info, "iterations": iterations},
+                                                  indent=2, sort_keys=True) + "\n")
+    return checkpoint
+
+
+def run_info_of(
+    generator: Generator, task: str, observation: str, config: EMConfig, model_info: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``run.json`` content of a run (without ``iterations``), checked on resume."""
+    return {
+        "task": task,
+        "observation": observation,
+        "config": config.to_json(),
+        "model": model_info,
+        "latent_dim": int(generator.latent_dim),
+        "prior": generator.prior,
+    }
+
+
+class RunRecorder:
+    """Writes what a policy-training run leaves in its directory, for ``genrl train-policy``
+    (:func:`train_em`) and the trainer node alike: ``episodes.csv`` (appended before the
+    checkpoint, so a kill never loses logged episodes of a checkpointed iteration),
+    ``curve.csv``, ``last.pt`` (every ``checkpoint_every`` iterations and after the last),
+    and at the end ``eval.json``, ``policy.pt``, ``curve.png``, ``policy.onnx``,
+    ``summary.json``.
+
+    Constructing it restores the trainer from ``checkpoint`` (if any) and truncates the
+    episode log to the checkpoint's episode counter.
+    """
+
+    def __init__(
+        self,
+        out: Path,
+        trainer: EMTrainer,
+        run_info: dict[str, Any],
+        checkpoint: dict[str, Any] | None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.out = out
+        self.trainer = trainer
+        self.run_info = run_info
+        self.columns = trainer.episode_columns()
+        self.curve: list[dict[str, Any]] = []
+        say = log or (lambda message: None)
+        if checkpoint is not None:
+            trainer.load_state_dict(checkpoint["trainer"])
+            self.curve = list(checkpoint["curve"])
+            truncate_episode_log(out / EPISODES_FILE, trainer.episodes, self.columns)
+            say(f"resumed at iteration {trainer.iteration} ({trainer.episodes} episodes)")
+        else:
+            (out / EPISODES_FILE).unlink(missing_ok=True)
+        if self.curve:
+            atomic_write_text(out / CURVE_FILE, csv_text(self.curve, list(self.curve[0])))
+
+    def save_checkpoint(self) -> None:
+        """``last.pt``: the trainer's state and the curve rows (atomic)."""
+        _atomic_torch_save(self.out / LAST_FILE, {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "run_json": json.dumps(self.run_info, sort_keys=True),
+            "trainer": self.trainer.state_dict(),
+            "curve": self.curve,
+        })
+
+    def record(self, row: dict[str, Any], episode_rows: list[dict[str, Any]], iterations: int) -> None:
+        """Log one finished iteration (the trainer has updated); checkpoint when due."""
+        self.curve.append(row)
+        _append_rows(self.out / EPISODES_FILE, episode_rows, self.columns)  # before the checkpoint
+        atomic_write_text(self.out / CURVE_FILE, csv_text(self.curve, list(row)))
+        iteration = self.trainer.iteration
+        if iteration % self.trainer.config.checkpoint_every == 0 or iteration == iterations:
+            self.save_checkpoint()
+
+    def finish(
+        self,
+        evaluation: dict[str, Any],
+        model_info: dict[str, Any],
+        export_onnx: str | None = "dynamo",
+    ) -> dict[str, Any]:
+        """The final outputs of a complete run; returns the summary (``summary.json``)."""
+        trainer, out, curve = self.trainer, self.out, self.curve
+        task, observation, prior = trainer.task.name, trainer.observation, trainer.generator.prior
+        config = trainer.config
+        atomic_write_text(out / EVAL_FILE, json.dumps(evaluation, indent=2, sort_keys=True) + "\n")
+        save_policy(out / POLICY_FILE, trainer, model_info)
+        plot_curve(curve, out / EPISODES_FILE, out / CURVE_PNG,
+                   f"GenRL EM, {task}, {observation} policy")
+        onnx_path = None
+        if export_onnx:
+            export_policy_onnx(trainer, out / ONNX_FILE, model_info, export_onnx)
+            onnx_path = out / ONNX_FILE
+        contacts = sum(r["table_contact_steps"] for r in curve)
+        summary = {
+            "complete": True,
+            "task": task,
+            "observation": observation,
+            "iterations": trainer.iteration,
+            "episodes": trainer.episodes,
+            "episodes_per_iteration": config.episodes_per_iteration,
+            "median_distance_m": evaluation["median_distance_m"],
+            "mean_distance_m": evaluation["mean_distance_m"],
+            "success_rate": evaluation["success_rate"],
+            "success_radius_m": evaluation["success_radius_m"],
+            "eval_goals": evaluation["n_goals"],
+            "eval_rejected": evaluation["rejected"],
+            "eval_table_contact_steps": evaluation["table_contact_steps"],
+            "table_contact_steps": int(contacts),
+            "unsafe_contact_steps": int(sum(r["unsafe_contact_steps"] for r in curve)),
+            "invalid_episodes": int(sum(r["invalid"] for r in curve)),
+            "final_reward_mean": curve[-1]["reward_mean"] if curve else math.nan,
+            "best_reward_mean": max(r["reward_mean"] for r in curve) if curve else math.nan,
+            "training_seconds": round(sum(r["seconds"] for r in curve), 2),
+            "latent_dim": trainer.latent_dim,
+            "prior": prior,
+            "model": model_info.get("path"),
+            "model_sha256": model_info.get("model_sha256"),
+            "out": str(out),
+            "policy": str(out / POLICY_FILE),
+            "onnx": str(onnx_path) if onnx_path else None,
+            "curve_csv": str(out / CURVE_FILE),
+            "curve_png": str(out / CURVE_PNG),
+            "episodes_csv": str(out / EPISODES_FILE),
+            "seed": config.seed,
+        }
+        atomic_write_text(out / SUMMARY_FILE,
+                           json.dumps(_finite(summary), indent=2, sort_keys=True) + "\n")
+        return summary
+
+
+def export_policy_onnx(
+    trainer: EMTrainer, path: Path, model_info: dict[str, Any], exporter: str = "dynamo"
+) -> Path:
+    """The trainer's current policy as ONNX at ``path`` (checked against torch, written
+    atomically: a reader never sees a partial file), for the latent policy node."""
+    from latent_policy_node.onnx_export import export_policy  # noqa: PLC0415
+
+    export_policy(
+        trainer.policy, path, task=trainer.task.name, prior=trainer.generator.prior,
+        decoder_sha256=model_info.get("model_sha256"), overwrite=True, exporter=exporter,
+    )
+    return path
+
+
 def train_em(
     generator: Generator,
     task: str,
@@ -756,51 +1069,15 @@ def train_em(
     :returns: the summary (also written to ``summary.json`` when the run is complete).
     """
     config = config if config is not None else EMConfig()
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
     model_info = dict(model_info or {})
     out = Path(out)
     say = log or (lambda message: None)
-    resuming = _check_run_dir(out, resume, overwrite)
-    run_info = {
-        "task": task,
-        "observation": observation,
-        "config": config.to_json(),
-        "model": model_info,
-        "latent_dim": int(generator.latent_dim),
-        "prior": generator.prior,
-    }
-    checkpoint = None
-    if resuming:
-        checkpoint = _load_checkpoint(out / LAST_FILE)
-        _check_resume(out, checkpoint, run_info)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / RUN_FILE, json.dumps({**run_info, "iterations": iterations},
-                                                  indent=2, sort_keys=True) + "\n")
+    run_info = run_info_of(generator, task, observation, config, model_info)
+    checkpoint = open_run_dir(out, run_info, iterations, resume=resume, overwrite=overwrite)
 
     trainer = EMTrainer(generator, task, config, observation=observation, nthread=nthread)
-    columns = trainer.episode_columns()
-    curve: list[dict[str, Any]] = []
     try:
-        if checkpoint is not None:
-            trainer.load_state_dict(checkpoint["trainer"])
-            curve = list(checkpoint["curve"])
-            truncate_episode_log(out / EPISODES_FILE, trainer.episodes, columns)
-            say(f"resumed at iteration {trainer.iteration} ({trainer.episodes} episodes)")
-        else:
-            (out / EPISODES_FILE).unlink(missing_ok=True)
-        if curve:
-            atomic_write_text(out / CURVE_FILE, csv_text(curve, list(curve[0])))
-
-        def save_checkpoint() -> None:
-            _atomic_torch_save(out / LAST_FILE, {
-                "format": CHECKPOINT_FORMAT,
-                "format_version": FORMAT_VERSION,
-                "run_json": json.dumps(run_info, sort_keys=True),
-                "trainer": trainer.state_dict(),
-                "curve": curve,
-            })
-
+        run = RunRecorder(out, trainer, run_info, checkpoint, say)
         bar = None
         if progress and trainer.iteration < iterations:
             from tqdm.auto import tqdm  # noqa: PLC0415
@@ -813,11 +1090,7 @@ def train_em(
                 break
             row, episode_rows = trainer.iterate()
             new += 1
-            curve.append(row)
-            _append_rows(out / EPISODES_FILE, episode_rows, columns)  # before the checkpoint
-            atomic_write_text(out / CURVE_FILE, csv_text(curve, list(row)))
-            if trainer.iteration % config.checkpoint_every == 0 or trainer.iteration == iterations:
-                save_checkpoint()
+            run.record(row, episode_rows, iterations)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(reward=f"{row['reward_mean']:.3f}", std=f"{row['policy_std_mean']:.3f}",
@@ -825,62 +1098,12 @@ def train_em(
         if bar is not None:
             bar.close()
         if trainer.iteration < iterations:  # stopped early on purpose
-            save_checkpoint()
+            run.save_checkpoint()
             return {"complete": False, "iterations": trainer.iteration, "episodes": trainer.episodes}
 
-        # ---------------------------------------------------------------- final outputs
         say(f"evaluating on {config.eval_goals} held-out goals")
         evaluation = trainer.evaluate(evaluation_goals(trainer.task, config.eval_goals))
-        atomic_write_text(out / EVAL_FILE, json.dumps(evaluation, indent=2, sort_keys=True) + "\n")
-        save_policy(out / POLICY_FILE, trainer, model_info)
-        plot_curve(curve, out / EPISODES_FILE, out / CURVE_PNG,
-                   f"GenRL EM, {task}, {observation} policy")
-        onnx_path = None
-        if export_onnx:
-            from latent_policy_node.onnx_export import export_policy  # noqa: PLC0415
-
-            export_policy(
-                trainer.policy, out / ONNX_FILE, task=task, prior=generator.prior,
-                decoder_sha256=model_info.get("model_sha256"), overwrite=True,
-                exporter=export_onnx,
-            )
-            onnx_path = out / ONNX_FILE
-        contacts = sum(r["table_contact_steps"] for r in curve)
-        summary = {
-            "complete": True,
-            "task": task,
-            "observation": observation,
-            "iterations": trainer.iteration,
-            "episodes": trainer.episodes,
-            "episodes_per_iteration": config.episodes_per_iteration,
-            "median_distance_m": evaluation["median_distance_m"],
-            "mean_distance_m": evaluation["mean_distance_m"],
-            "success_rate": evaluation["success_rate"],
-            "success_radius_m": evaluation["success_radius_m"],
-            "eval_goals": evaluation["n_goals"],
-            "eval_rejected": evaluation["rejected"],
-            "eval_table_contact_steps": evaluation["table_contact_steps"],
-            "table_contact_steps": int(contacts),
-            "unsafe_contact_steps": int(sum(r["unsafe_contact_steps"] for r in curve)),
-            "invalid_episodes": int(sum(r["invalid"] for r in curve)),
-            "final_reward_mean": curve[-1]["reward_mean"] if curve else math.nan,
-            "best_reward_mean": max(r["reward_mean"] for r in curve) if curve else math.nan,
-            "training_seconds": round(sum(r["seconds"] for r in curve), 2),
-            "latent_dim": trainer.latent_dim,
-            "prior": generator.prior,
-            "model": model_info.get("path"),
-            "model_sha256": model_info.get("model_sha256"),
-            "out": str(out),
-            "policy": str(out / POLICY_FILE),
-            "onnx": str(onnx_path) if onnx_path else None,
-            "curve_csv": str(out / CURVE_FILE),
-            "curve_png": str(out / CURVE_PNG),
-            "episodes_csv": str(out / EPISODES_FILE),
-            "seed": config.seed,
-        }
-        atomic_write_text(out / SUMMARY_FILE,
-                           json.dumps(_finite(summary), indent=2, sort_keys=True) + "\n")
-        return summary
+        return run.finish(evaluation, model_info, export_onnx)
     finally:
         trainer.close()
 

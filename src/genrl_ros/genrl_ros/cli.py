@@ -902,6 +902,11 @@ def _add_compare(subparsers: Any) -> None:
     )
     parser.add_argument("--out", type=path_str, metavar="DIR", help="output directory (required)")
     parser.add_argument(
+        "--only-seeds", type=_csv_list(non_negative_int), metavar="K,..",
+        help="run only these seeds (to split the work between processes); finished runs of "
+        "the other seeds are reused, unfinished ones left out",
+    )
+    parser.add_argument(
         "--methods", type=_csv_list(_method_name), default=["genrl", "ppo", "sac"],
         metavar="M,..", help="methods to run (default: genrl,ppo,sac)",
     )

@@ -78,6 +78,9 @@ class CompareConfig:
     eval_goals: int = 100
     #: bins of the curves (episodes per bin = episodes / bins, rounded up)
     bins: int = 20
+    #: run only these of ``seeds`` (None = all); the others are reused when finished and
+    #: otherwise left out, so several processes can share the work (``--only-seeds``)
+    only_seeds: tuple[int, ...] | None = None
     #: extra settings of the baselines (``ppo``, ``sac``: field -> value)
     baseline_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -90,6 +93,10 @@ class CompareConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct and at least one, got {self.seeds!r}")
+        if self.only_seeds is not None:
+            self.only_seeds = tuple(int(s) for s in self.only_seeds)
+            if not set(self.only_seeds) <= set(self.seeds):
+                raise ValueError(f"only_seeds {self.only_seeds} must be among seeds {self.seeds}")
         unknown = [m for m in self.methods if m not in METHODS]
         if not self.methods or unknown:
             raise ValueError(f"methods must be among {METHODS}, got {self.methods!r}")
@@ -366,6 +373,8 @@ def compare(
         for method in config.methods:
             path = _run_file(out, method, seed)
             run = _load_run(path, config)
+            if run is None and config.only_seeds is not None and seed not in config.only_seeds:
+                continue  # another process's seed, not finished yet
             if run is None:
                 _log(f"{method} seed {seed}: {config.episodes} episodes")
                 if method == "genrl":
@@ -379,6 +388,7 @@ def compare(
                 _log(f"{method} seed {seed}: reusing {path}")
             runs_by_method[method][seed] = run
 
+    runs_by_method = {m: runs for m, runs in runs_by_method.items() if runs}
     bin_episodes = math.ceil(config.episodes / config.bins)
     summaries = {m: summarize_method(runs, bin_episodes) for m, runs in runs_by_method.items()}
     reward_png = _plot_bands(
@@ -399,8 +409,12 @@ def compare(
         "summary": summaries,
         "runs": {m: {str(s): run for s, run in runs.items()} for m, runs in runs_by_method.items()},
     }
-    (out / COMPARE_JSON).write_text(json.dumps(report, allow_nan=False, sort_keys=True) + "\n")
-    (out / COMPARE_MD).write_text(_markdown(config, summaries, bin_episodes))
+    from genrl_ros.run_dir import atomic_write_text  # noqa: PLC0415
+
+    # atomic: several processes (--only-seeds) may finish at the same time
+    atomic_write_text(out / COMPARE_JSON,
+                      json.dumps(report, allow_nan=False, sort_keys=True) + "\n")
+    atomic_write_text(out / COMPARE_MD, _markdown(config, summaries, bin_episodes))
     result: dict[str, Any] = {
         "task": config.task,
         "episodes": config.episodes,
@@ -429,6 +443,7 @@ def run_compare(args: Any) -> dict[str, Any]:
         task=args.task,
         episodes=args.episodes,
         seeds=tuple(range(args.seeds)),
+        only_seeds=None if args.only_seeds is None else tuple(args.only_seeds),
         methods=tuple(args.methods),
         genrl_episodes_per_iteration=args.genrl_episodes_per_iteration,
         demos=args.demos,

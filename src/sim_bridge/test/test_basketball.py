@@ -226,14 +226,46 @@ def test_expert_trajectories_within_limits(task, expert):
     throws = [
         BasketballThrow(a, s) for a, s in zip(rng.uniform(-1.7, 1.7, 40), rng.uniform(0.0, 1.0, 40))
     ]
-    throws += [BasketballThrow(1.7, 1.0), BasketballThrow(-1.7, 1.0)]
+    throws += [BasketballThrow(np.pi / 2, 1.0), BasketballThrow(-np.pi / 2, 1.0)]
     feasible, commands = expert.trajectories(throws)
     assert commands.shape == (len(throws), task.horizon, 7)
     assert all(
         r is None for r in check_trajectories(commands, task.trajectory_spec, VELOCITY_MARGIN)
     )
-    # full strength is feasible as it is (the swing peaks at 95 % of the limits)
+    # full strength at the widest goal angles is feasible as it is: the swing peaks at the
+    # margin, and joint 1's turn to +-90 deg stays inside it
+    assert [t.aim_rad for t in feasible[-2:]] == pytest.approx([np.pi / 2, -np.pi / 2])
     assert feasible[-1].strength == pytest.approx(1.0)
+    assert expert.max_aim_rad >= GOAL_ANGLE_RANGE_RAD[1]
+
+
+def test_expert_velocity_margin_leaves_head_room(task, expert):
+    """The expert and its perturbations stay below 85 % of the velocity limits (decoded
+    trajectories deviate from them), and the full swing uses that margin."""
+    from sim_bridge.experts.demonstrations import expert_velocity_margin
+    from sim_bridge.experts.shaping import ShapingConfig, perturb
+    from sim_bridge.trajectory import joint_velocities
+
+    assert VELOCITY_MARGIN == pytest.approx(0.85)
+    assert expert_velocity_margin("basketball") == VELOCITY_MARGIN
+    spec = task.trajectory_spec
+    limit = spec.limits.velocity_limit_rad_s
+    _, commands = expert.trajectories(
+        [BasketballThrow(a, 1.0) for a in (-np.pi / 2, 0.0, np.pi / 2)]
+    )
+    usage = (np.abs(joint_velocities(commands, spec)) / limit).max(axis=(0, 1))
+    assert usage.max() <= VELOCITY_MARGIN
+    assert usage[[1, 3, 5]].min() > VELOCITY_MARGIN - 0.02  # the swing joints use it
+    config = ShapingConfig(velocity_margin=expert_velocity_margin("basketball"))
+    perturbed, _ = perturb(commands, spec, 30, np.random.default_rng(0), config)
+    assert (np.abs(joint_velocities(perturbed, spec)) / limit).max() <= VELOCITY_MARGIN
+
+
+@pytest.mark.slow
+def test_expert_reach_covers_goal_region(expert):
+    """The calibration throws (321, ~10-30 s) reach past the largest goal radius."""
+    _, largest = expert.reachable_radius_m()
+    assert GOAL_RADIUS_RANGE_M[1] < largest < GOAL_RADIUS_RANGE_M[1] + 0.5
 
 
 def test_expert_solves_goals(task, expert):

@@ -39,6 +39,18 @@ def make_expert(executor: BatchExecutor):
     raise ValueError(f"no scripted expert for task {executor.task.name!r}")
 
 
+def expert_velocity_margin(task_name: str) -> float:
+    """Fraction of the joint velocity limits the task's expert stays below (its module's
+    ``VELOCITY_MARGIN``); perturbed demonstrations keep the same margin."""
+    if task_name == "hockey":
+        from sim_bridge.experts.hockey import VELOCITY_MARGIN
+    elif task_name == "basketball":
+        from sim_bridge.experts.basketball import VELOCITY_MARGIN
+    else:
+        raise ValueError(f"no scripted expert for task {task_name!r}")
+    return float(VELOCITY_MARGIN)
+
+
 def concatenate_outcomes(parts: list[EpisodeOutcomes]) -> EpisodeOutcomes:
     """One :class:`EpisodeOutcomes` from several of the same task, in order."""
     first = parts[0]
@@ -139,13 +151,17 @@ def generate_demonstrations(
     nthread: int = 1,
     keep_unsafe: bool = False,
     record_joint_states: bool = False,
-    shaping: ShapingConfig = ShapingConfig(),
+    shaping: ShapingConfig | None = None,
     batch_episodes: int = 512,
     progress: bool = True,
 ) -> DemonstrationSet:
-    """Solve, perturb and execute demonstrations of a task (see the module docstring)."""
+    """Solve, perturb and execute demonstrations of a task (see the module docstring).
+
+    ``shaping`` None: the default perturbations, within the expert's velocity margin."""
     if n_episodes < 1 or expert_goals < 1 or demonstrations < 1:
         raise ValueError("n_episodes, expert_goals and demonstrations must be >= 1")
+    if shaping is None:
+        shaping = ShapingConfig(velocity_margin=expert_velocity_margin(task_name))
     rng = np.random.default_rng(seed)
     task = make_task(task_name)
     with BatchExecutor(task, nthread=nthread) as executor:

@@ -27,7 +27,9 @@ class ShapingConfig:
     :param relative_scale: bump height ~ N(0, relative_scale) x the joint's peak speed.
     :param min_bump_rad_s: floor of the reference speed for joints that barely move.
     :param min_window_fraction: shortest bump, as a fraction of the horizon.
-    :param velocity_margin: perturbed trajectories stay below this fraction of the limits.
+    :param velocity_margin: perturbed trajectories stay below this fraction of the limits
+        (:func:`~sim_bridge.experts.demonstrations.generate_demonstrations` uses the task
+        expert's margin: 0.95 for hockey, 0.85 for basketball).
     """
 
     max_joints: int = 3

@@ -34,14 +34,15 @@
 
 Reach, measured (difference from the paper): the paper's baskets stand 1 to 8 m away. With
 the Panda's joint limits the fastest throw of the scripted expert (experts/basketball.py:
-shoulder, elbow and wrist at 95 % of their velocity limits) releases the ball at about 3.9 m/s
-from 2.1 m above the floor; its direct flight passes the rim height at most 2.02 m from the
-base, after one bounce at most 4.91 m, after two bounces at most 6.56 m (the calibration
-throws, strengths 0.2-1.0). Solving 500 random goals with r in [1, 7] m (seed 1) put the
-ball within a median 0.000 m of the basket for r < 5 m, a median 0.02 m (p90 0.07 m) for r in
-5-6.5 m, and a median 0.23 m for r in 6.5-7 m, beyond the reach. The goal distribution
-therefore stops at 6.0 m, 0.56 m inside the largest reach; baskets beyond 2 m are reached by
-bouncing the ball. Reproduce with
+shoulder, elbow and wrist at 85 % of their velocity limits, ``VELOCITY_MARGIN``: head-room for
+decoded trajectories) releases the ball from 2.1 m above the floor; its direct flight passes
+the rim height at most 1.87 m from the base, after one bounce at most 4.46 m, after two
+bounces at most 6.14 m (the calibration throws, strengths 0.2-1.0; at 95 % of the limits it
+was 2.02, 4.91 and 6.56 m). Solving 500 random goals with r in [1, 7] m (seed 1) put the ball
+within a median 0.000 m of the basket for r < 4.5 m, a median 0.01-0.03 m (p90 0.05-0.19 m)
+for r in 4.5-6 m, a median 0.15 m for r in 6-6.5 m and 0.67 m for r in 6.5-7 m, beyond the
+reach. The goal distribution therefore stops at 6.0 m, inside the largest reach; baskets
+beyond 2 m are reached by bouncing the ball. Reproduce with
 
     PYTHONPATH=src/sim_bridge python -m sim_bridge.experts.basketball --goals 500 --seed 1 \
         --radius-max 7.0

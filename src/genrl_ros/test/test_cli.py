@@ -1,7 +1,8 @@
 """The ``genrl`` command line: help, the --json contract, --config files, --threads, errors.
 
-The implementations behind ``demos`` and ``run`` are replaced by fakes here (a module put in
-``sys.modules`` as ``genrl_ros.demos_cmd``), so these tests check the wiring only and run in
+The implementations behind ``demos`` and ``run`` are replaced by fakes here (modules put in
+``sys.modules`` as ``genrl_ros.demos_cmd`` and ``genrl_ros.main_job``), so these tests check
+the wiring only and run in
 well under a second each.
 """
 
@@ -47,7 +48,8 @@ def _restore_threads(monkeypatch):
 
 @pytest.fixture
 def fake_impl(monkeypatch):
-    """A fake ``genrl_ros.demos_cmd``; records the args each entry point receives."""
+    """Fake ``genrl_ros.demos_cmd`` and ``genrl_ros.main_job``; records the args each entry
+    point receives."""
     calls: dict[str, object] = {}
 
     def run_demos(args):
@@ -62,8 +64,10 @@ def fake_impl(monkeypatch):
 
     module = types.ModuleType("genrl_ros.demos_cmd")
     module.run_demos = run_demos
-    module.run_main_job = run_main_job
     monkeypatch.setitem(sys.modules, "genrl_ros.demos_cmd", module)
+    main_job = types.ModuleType("genrl_ros.main_job")
+    main_job.run_main_job = run_main_job
+    monkeypatch.setitem(sys.modules, "genrl_ros.main_job", main_job)
     return calls
 
 
@@ -295,7 +299,8 @@ def test_model_commands_parse(tmp_path):
 def test_run_presets(fake_impl):
     assert run_main(["run"]) == 0
     args = fake_impl["run"]
-    assert (args.task, args.out, args.episodes, args.preset) == ("both", "runs/main", 2000, "small")
+    assert (args.task, args.out, args.episodes, args.preset) == ("hockey", "runs/main", 2000, "small")
+    assert (args.resume, args.overwrite) == (False, False)
     assert run_main(["run", "--preset", "paper"]) == 0
     assert fake_impl["run"].episodes == 40000
     assert run_main(["run", "--preset", "paper", "--episodes", "5", "--task", "hockey"]) == 0

@@ -6,16 +6,39 @@ trajectory_generator -> safety_monitor -> sim_bridge (FollowJointTrajectory) -> 
 
 sim_bridge resets the scene with a new goal after every episode (``auto_reset``), so the loop
 runs on its own: every goal gets a latent from the policy, a trajectory from the decoder, the
-safety monitor's review, an execution and an outcome. The trainer node (EM updates of the
-policy through the graph) is not part of this graph yet; policy weights can be replaced at run
+safety monitor's review, an execution and an outcome. Policy weights can be replaced at run
 time (``ros2 param set /latent_policy policy_path ...`` or ``ros2 service call
 /latent_policy/reload_policy std_srvs/srv/Trigger``).
+
+With ``train:=true`` the trainer node runs EM training through the same graph:
+
+    ros2 launch genrl_ros sim_training.launch.py train:=true task:=hockey \
+        model:=/path/vae_run out:=/path/policy_run iterations:=100 real_time_factor:=0.0
+
+The trainer then drives the episodes (it resets the scene to each goal, decodes its own latent
+samples with the generator's DecodeLatent service and sends the trajectory through the safety
+monitor), so sim_bridge does not auto-reset and the generator does not execute the latents
+the policy node publishes; after every update the policy node gets the new weights
+(``<out>/latest_policy.onnx``). ``model`` must then be the torch checkpoint or run directory
+(the trainer needs its latent size, prior and hash; the generator decodes with it too). The
+launch ends when the trainer has finished (or stopped; ``resume:=true`` continues the run).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.actions import (
+    DeclareLaunchArgument,
+    RegisterEventHandler,
+    SetEnvironmentVariable,
+    Shutdown,
+)
 from launch.conditions import IfCondition, UnlessCondition
-from launch.substitutions import EqualsSubstitution, LaunchConfiguration, PathJoinSubstitution
+from launch.event_handlers import OnProcessExit
+from launch.substitutions import (
+    EqualsSubstitution,
+    IfElseSubstitution,
+    LaunchConfiguration,
+    PathJoinSubstitution,
+)
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
@@ -34,6 +57,29 @@ def generate_launch_description():
     use_sim_time = LaunchConfiguration("use_sim_time")
     real_time_factor = LaunchConfiguration("real_time_factor")
     image_observation = EqualsSubstitution(observation, "image")
+    train = LaunchConfiguration("train")
+    # the trainer drives the episodes: no auto-reset, no execution of the policy's latents
+    not_training = IfElseSubstitution(train, if_value="false", else_value="true")
+    trainer = Node(
+        package="genrl_ros",
+        executable="trainer_node",
+        name="trainer",
+        output="screen",
+        condition=IfCondition(train),
+        parameters=[
+            _config("trainer.yaml"),
+            {
+                "task": task,
+                "model_path": ParameterValue(model, value_type=str),
+                "out": ParameterValue(LaunchConfiguration("out"), value_type=str),
+                "observation": observation,
+                "iterations": ParameterValue(LaunchConfiguration("iterations"), value_type=int),
+                "resume": ParameterValue(LaunchConfiguration("resume"), value_type=bool),
+                "use_sim_time": ParameterValue(use_sim_time, value_type=bool),
+            },
+        ],
+        remappings=[("episode_outcome", "/episode_outcome")],
+    )
 
     return LaunchDescription(
         [
@@ -74,6 +120,24 @@ def generate_launch_description():
                 default_value="1.0",
                 description="simulated seconds per wall-clock second (0: as fast as possible)",
             ),
+            DeclareLaunchArgument(
+                "train",
+                default_value="false",
+                choices=["true", "false"],
+                description="run the trainer node: EM training of the policy through the graph",
+            ),
+            DeclareLaunchArgument(
+                "out", default_value="", description="train: the run directory of the trainer"
+            ),
+            DeclareLaunchArgument(
+                "iterations", default_value="100", description="train: EM iterations"
+            ),
+            DeclareLaunchArgument(
+                "resume",
+                default_value="false",
+                choices=["true", "false"],
+                description="train: continue the run in out from its last checkpoint",
+            ),
             SetEnvironmentVariable("MUJOCO_GL", "osmesa", condition=IfCondition(headless)),
             Node(
                 package="sim_bridge",
@@ -85,7 +149,7 @@ def generate_launch_description():
                     {
                         "task": task,
                         "real_time_factor": ParameterValue(real_time_factor, value_type=float),
-                        "auto_reset": True,
+                        "auto_reset": ParameterValue(not_training, value_type=bool),
                         "camera.enabled": ParameterValue(image_observation, value_type=bool),
                         "use_sim_time": ParameterValue(use_sim_time, value_type=bool),
                     },
@@ -117,6 +181,7 @@ def generate_launch_description():
                     {
                         "model_path": ParameterValue(model, value_type=str),
                         "expect_task": task,
+                        "execute": ParameterValue(not_training, value_type=bool),
                         "use_sim_time": ParameterValue(use_sim_time, value_type=bool),
                     },
                 ],
@@ -135,6 +200,14 @@ def generate_launch_description():
                     },
                 ],
                 remappings=[("episode_outcome", "/episode_outcome")],
+            ),
+            trainer,
+            RegisterEventHandler(
+                OnProcessExit(
+                    target_action=trainer,
+                    on_exit=[Shutdown(reason="the trainer has finished")],
+                ),
+                condition=IfCondition(train),
             ),
             Node(
                 package="rqt_image_view",

@@ -149,7 +149,7 @@ class Node:
         self.services[srv_name] = (srv_type, callback)
 
     def create_client(self, srv_type, srv_name, *, qos_profile=None, callback_group=None):
-        self.clients[srv_name] = ServiceClient(srv_type)
+        self.clients[srv_name] = ServiceClient(srv_type, srv_name)
         return self.clients[srv_name]
 
     def create_timer(self, timer_period_sec, callback, callback_group=None, clock=None):
@@ -171,8 +171,8 @@ class Node:
 class ServiceClient:
     """rclpy.client.Client: ``handler(request) -> response`` is set by the test."""
 
-    def __init__(self, srv_type):
-        self.srv_type, self.handler = srv_type, None
+    def __init__(self, srv_type, srv_name=""):
+        self.srv_type, self.srv_name, self.handler = srv_type, srv_name, None
 
     def wait_for_service(self, timeout_sec=None):
         return self.handler is not None
@@ -216,9 +216,11 @@ class ActionServer:
 
 class ActionClient:
     """Sends goals to a fake controller: ``controller(goal, feedback_callback) ->
-    (accepted, status, result)``."""
+    (accepted, status, result)``; ``controllers`` (action name -> controller) overrides it
+    for a name (a graph of several nodes)."""
 
     controller = None
+    controllers: dict = {}
 
     def __init__(self, node, action_type, action_name, *, callback_group=None, **kwargs):
         node.action_client = self
@@ -229,7 +231,8 @@ class ActionClient:
 
     def send_goal_async(self, goal, feedback_callback=None, goal_uuid=None):
         self.sent.append(goal)
-        accepted, status, result = type(self).controller(goal, feedback_callback)
+        controller = type(self).controllers.get(self.name) or type(self).controller
+        accepted, status, result = controller(goal, feedback_callback)
         if status is None:  # runs until canceled
             pending = PendingFuture()
             handle = types.SimpleNamespace(
@@ -285,6 +288,47 @@ class GoalHandle:
 
     def canceled(self):
         self.state = "canceled"
+
+
+class RclpyParameter:
+    """rclpy.parameter.Parameter (name, type_, value) with ``to_parameter_msg``."""
+
+    class Type(Enum):
+        NOT_SET = 0
+        BOOL = 1
+        INTEGER = 2
+        DOUBLE = 3
+        STRING = 4
+
+    def __init__(self, name, type_=None, value=None):
+        self.name, self.type_, self.value = name, type_, value
+
+    def to_parameter_msg(self):
+        t = TS.types
+        empty = np.zeros(0)
+        value = t["rcl_interfaces/msg/ParameterValue"](
+            type=self.type_.value,
+            bool_value=self.value if self.type_ == self.Type.BOOL else False,
+            integer_value=self.value if self.type_ == self.Type.INTEGER else 0,
+            double_value=self.value if self.type_ == self.Type.DOUBLE else 0.0,
+            string_value=self.value if self.type_ == self.Type.STRING else "",
+            byte_array_value=empty.astype(np.uint8),
+            bool_array_value=empty.astype(bool),
+            integer_array_value=empty.astype(np.int64),
+            double_array_value=empty,
+            string_array_value=[],
+        )
+        return t["rcl_interfaces/msg/Parameter"](name=self.name, value=value)
+
+
+@dataclasses.dataclass
+class SetParametersRequest:
+    parameters: list = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class SetParametersResponse:
+    results: list = dataclasses.field(default_factory=list)
 
 
 def message_module(name, classes):
@@ -348,8 +392,12 @@ def fake_modules():
                 "ReliabilityPolicy": types.SimpleNamespace(RELIABLE=1, BEST_EFFORT=2),
             },
         ),
-        "rclpy.parameter": message_module("rclpy.parameter", {"Parameter": Param}),
+        "rclpy.parameter": message_module("rclpy.parameter", {"Parameter": RclpyParameter}),
         "rcl_interfaces": types.ModuleType("rcl_interfaces"),
+        "rcl_interfaces.srv": message_module(
+            "rcl_interfaces.srv",
+            {"SetParameters": service(SetParametersRequest, SetParametersResponse)},
+        ),
         "rcl_interfaces.msg": message_module(
             "rcl_interfaces.msg",
             {
@@ -434,6 +482,7 @@ def ros(monkeypatch):
     for name, module in fake_modules().items():
         monkeypatch.setitem(sys.modules, name, module)
     loaded = []
+    monkeypatch.setattr(ActionClient, "controllers", {})
 
     def load(module_name, **overrides):
         monkeypatch.setattr(Node, "overrides", overrides)
@@ -890,3 +939,121 @@ def test_record_demos_pipeline_in_process(ros, tmp_path):
     np.testing.assert_array_equal(imported.rewards, dataset.rewards)
     np.testing.assert_array_equal(imported.contact_steps, dataset.contact_steps)
     np.testing.assert_array_equal(imported.is_expert, dataset.is_expert)
+
+
+# --------------------------------------------------------------------------- trainer
+
+
+def hockey_shots():
+    from sim_bridge.experts.hockey import HockeyExpert, HockeyShot
+
+    expert = HockeyExpert()
+    grid = [
+        HockeyShot(float(d), float(v))
+        for d in np.linspace(-0.6, 0.6, 5)
+        for v in np.linspace(0.4, 1.3, 5)
+    ]
+    _, trajectories = expert.trajectories(grid)
+    expert.executor.close()
+    return trajectories
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in subtract")  # all refused
+@pytest.mark.parametrize("refuse", [False, True], ids=["executed", "refused_by_monitor"])
+def test_trainer_node_trains_through_the_graph(ros, tmp_path, refuse):
+    """trainer -> sim_bridge reset service, trajectory generator DecodeLatent, safety monitor
+    FollowJointTrajectory (forwarding to sim_bridge), episode outcomes -> one EM iteration,
+    weights pushed to the latent policy node through its set_parameters service, the
+    evaluation through the graph, the run directory of genrl train-policy."""
+    spec = importlib.util.spec_from_file_location(
+        "em_fixture", ROOT / "src/genrl_ros/test/test_em.py"
+    )
+    em = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(em)
+    checkpoint = em._tiny_vae_checkpoint(tmp_path / "vae" / "best.pt", hockey_shots())
+
+    sim = ros("sim_bridge.nodes.sim_bridge_node", real_time_factor=0.0).SimBridgeNode()
+    generator = ros(
+        "genrl_ros.nodes.trajectory_generator_node", model_path=str(checkpoint), execute=False
+    ).TrajectoryGeneratorNode()
+    monitor = ros(
+        "genrl_ros.nodes.safety_monitor_node", **({"velocity_scale": 1e-3} if refuse else {})
+    ).SafetyMonitorNode()
+    policy = ros(
+        "latent_policy_node.nodes.latent_policy_node", expect_task="hockey"
+    ).LatentPolicyNode()
+    out = tmp_path / "run"
+    trainer = ros(
+        "genrl_ros.nodes.trainer_node",
+        model_path=str(checkpoint),
+        out=str(out),
+        iterations=1,
+        episodes_per_iteration=3,
+        estep_epochs=2,
+        value_epochs=2,
+        eval_goals=2,
+    ).TrainerNode()
+    assert set(trainer.subscriptions) == {"episode_outcome", "safety/status"}
+    assert trainer.action_client.name == "/safety/follow_joint_trajectory"
+
+    empty = MT.JointTrajectory(
+        header=MT.Header(stamp=MT.Time(sec=0, nanosec=0), frame_id=""), joint_names=[], points=[]
+    )
+    reset_type, reset = sim.services["~/reset_scene"]
+    trainer.clients["/sim_bridge/reset_scene"].handler = lambda request: reset(
+        request, reset_type.Response(success=False, message="", goal=MT.Point(x=0.0, y=0.0, z=0.0))
+    )
+    decode_type, decode = generator.services["generate_trajectory"]
+    trainer.clients["/generate_trajectory"].handler = lambda request: decode(
+        request, decode_type.Response(success=False, message="", trajectory=empty)
+    )
+    pushed = []
+
+    def set_parameters(request):
+        values = {p.name: p.value.string_value for p in request.parameters}
+        pushed.append(values)
+        return SetParametersResponse(results=[policy.set_parameters_from_test(values)])
+
+    trainer.clients["/latent_policy/set_parameters"].handler = set_parameters
+    status = {"succeeded": 4, "canceled": 5, "aborted": 6}
+
+    def through(server, deliver_outcome=False):
+        def controller(goal, feedback_callback):
+            if server.action_server.goal_callback(goal) != GoalResponse.ACCEPT:
+                return False, 6, FJT.Result(error_code=-1, error_string="rejected")
+            handle = GoalHandle(goal)
+            result = server.action_server.execute(handle)
+            if deliver_outcome:  # sim_bridge published it (before the result)
+                outcome = sim.publishers["episode_outcome"].messages[-1]
+                monitor.subscriptions["episode_outcome"](outcome)
+                trainer.subscriptions["episode_outcome"](outcome)
+            return True, status[handle.state], result
+
+        return controller
+
+    ActionClient.controllers["/safety/follow_joint_trajectory"] = through(monitor)
+    ActionClient.controllers["/arm_controller/follow_joint_trajectory"] = through(sim, True)
+
+    trainer._train()  # what the start timer's worker thread runs
+    lines = [text for _, text in trainer.logger.lines]
+    assert any(text.startswith("training complete") for text in lines), lines
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["episodes"] == 3 and summary["eval_goals"] == 2
+    episodes = (out / "episodes.csv").read_text().splitlines()
+    assert len(episodes) == 1 + 3
+    executed = [row.split(",")[6] for row in episodes[1:]]
+    if refuse:  # the monitor's review refused every trajectory: rejected, invalid reward
+        assert executed == ["0", "0", "0"] and summary["eval_rejected"] == 2
+        assert len(sim.publishers["episode_outcome"].messages) == 0
+    else:
+        assert executed == ["1", "1", "1"]
+        assert len(sim.publishers["episode_outcome"].messages) == 3 + 2
+    for name in ("run.json", "last.pt", "curve.csv", "curve.png", "eval.json", "policy.pt",
+                 "policy.onnx", "latest_policy.onnx"):
+        assert (out / name).is_file(), name
+    # the initial weights and those after the update went to the policy node, which loaded them
+    assert pushed == [{"policy_path": str(out / "latest_policy.onnx")}] * 2
+    assert policy._runner.policy_id.startswith("latest_policy.onnx:")
+    trainer.destroy_node()
+    for node in (sim, generator, monitor, policy):
+        node.destroy_node()

@@ -203,6 +203,7 @@ def checked_files() -> list[Path]:
         "genrl_ros/genrl_ros/trajectory_generator.py",
         "genrl_ros/genrl_ros/demo_playback.py",
         "genrl_ros/genrl_ros/node_params.py",
+        "genrl_ros/genrl_ros/graph_trainer.py",
     ]
     safety = sorted((ROOT / "src/genrl_ros/genrl_ros/safety").glob("*.py"))
     return node_files() + LAUNCH_FILES + [ROOT / "src" / m for m in mine] + safety
@@ -268,6 +269,7 @@ NODE_EXECUTABLES = {
     ("genrl_ros", "trajectory_generator_node"): "genrl_ros.nodes.trajectory_generator_node",
     ("genrl_ros", "safety_monitor_node"): "genrl_ros.nodes.safety_monitor_node",
     ("genrl_ros", "demo_player_node"): "genrl_ros.nodes.demo_player_node",
+    ("genrl_ros", "trainer_node"): "genrl_ros.nodes.trainer_node",
 }
 
 
@@ -310,6 +312,7 @@ def test_genrl_ros_installs_launch_and_config():
 
 
 def node_specs():
+    from genrl_ros.graph_trainer import TRAINER_PARAMS
     from genrl_ros.node_params import DEMO_PLAYER_PARAMS, GENERATOR_PARAMS, SAFETY_MONITOR_PARAMS
     from latent_policy_node.policy_runner import POLICY_NODE_PARAMS
     from sim_bridge.node_params import SIM_BRIDGE_PARAMS
@@ -332,6 +335,7 @@ def node_specs():
             SAFETY_MONITOR_PARAMS,
         ),
         ("genrl_ros", "demo_player_node"): ("demo_player.yaml", "demo_player", DEMO_PLAYER_PARAMS),
+        ("genrl_ros", "trainer_node"): ("trainer.yaml", "trainer", TRAINER_PARAMS),
     }
 
 
@@ -475,3 +479,43 @@ def test_deploy_hardware_has_no_simulator(monkeypatch):
     overrides = monitor.kwargs["parameters"][1]
     assert overrides["controller_action"].args == ("controller_action",)
     assert type(overrides["contact_source"]).__name__ == "IfElseSubstitution"
+
+
+def test_sim_training_with_the_trainer(monkeypatch):
+    """train:=true adds the trainer node (and ends the launch when it ends); sim_bridge stops
+    auto-resetting and the generator stops executing the policy's latents, so that the
+    trainer's episodes are the only ones; the trainer's default names are the other nodes'."""
+    entities = describe(ROOT / "launch/sim_training.launch.py", monkeypatch)
+    by_executable = {
+        e.kwargs["executable"]: e for e in entities if type(e).__name__ == "Node"
+    }
+    trainer = by_executable["trainer_node"]
+    assert type(trainer.kwargs["condition"]).__name__ == "IfCondition"
+    assert trainer.kwargs["condition"].args[0].args == ("train",)
+    overrides = trainer.kwargs["parameters"][1]
+    assert overrides["model_path"].args[0].args == ("model",)
+    for executable, name in (("sim_bridge_node", "auto_reset"),
+                             ("trajectory_generator_node", "execute")):
+        value = by_executable[executable].kwargs["parameters"][1][name]
+        switch = value.args[0]
+        assert type(switch).__name__ == "IfElseSubstitution", executable
+        assert switch.args[0].args == ("train",)
+        assert (switch.kwargs["if_value"], switch.kwargs["else_value"]) == ("false", "true")
+    (handler,) = [e for e in entities if type(e).__name__ == "RegisterEventHandler"]
+    assert handler.kwargs["condition"].args[0].args == ("train",)
+    on_exit = handler.args[0]
+    assert on_exit.kwargs["target_action"] is trainer
+    assert type(on_exit.kwargs["on_exit"][0]).__name__ == "Shutdown"
+
+    from genrl_ros.graph_trainer import TRAINER_PARAMS
+    from genrl_ros.node_params import GENERATOR_NODE, SAFETY_MONITOR_PARAMS
+    from latent_policy_node.policy_runner import POLICY_NODE
+    from sim_bridge.node_params import SIM_BRIDGE_NODE, defaults
+
+    trainer_defaults = defaults(TRAINER_PARAMS)
+    assert trainer_defaults["reset_service"] == f"/{SIM_BRIDGE_NODE}/reset_scene"
+    assert trainer_defaults["action_name"] == defaults(SAFETY_MONITOR_PARAMS)["action_name"]
+    assert trainer_defaults["policy_node"] == f"/{POLICY_NODE}"
+    generator_source = (ROOT / "src/genrl_ros/genrl_ros/nodes/trajectory_generator_node.py").read_text()
+    assert '"generate_trajectory"' in generator_source and GENERATOR_NODE == "trajectory_generator"
+    assert trainer_defaults["decode_service"] == "/generate_trajectory"

@@ -63,6 +63,7 @@ setup(
             "trajectory_generator_node = genrl_ros.nodes.trajectory_generator_node:main",
             "safety_monitor_node = genrl_ros.nodes.safety_monitor_node:main",
             "demo_player_node = genrl_ros.nodes.demo_player_node:main",
+            "trainer_node = genrl_ros.nodes.trainer_node:main",
         ],
     },
 )

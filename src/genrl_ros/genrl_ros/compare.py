@@ -168,7 +168,7 @@ def run_genrl(
         "eval": {
             "n_goals": summary["eval_goals"],
             "median_distance_m": summary["median_distance_m"],
-            "mean_distance_m": summary["mean_distance_m"],
+            "mean_distance_m": _finite_or_none([summary["mean_distance_m"]])[0],
             "table_contact_steps": summary["eval_table_contact_steps"],
             "rejected": summary["eval_rejected"],
             "deterministic": True,

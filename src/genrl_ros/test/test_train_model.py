@@ -73,6 +73,23 @@ def test_vae_training_reduces_the_loss(tmp_path):
     assert load_checkpoint(tmp_path / "run" / "best.pt")["metadata"]["epoch"] == summary["best_epoch"]
 
 
+def test_cosine_learning_rate_schedule(tmp_path):
+    from genrl_ros.train_model import epoch_learning_rate
+
+    config = tiny("vae", 5, lr_final=1e-5)
+    rates = [epoch_learning_rate(config, e) for e in range(1, 6)]
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-5)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert epoch_learning_rate(tiny("vae", 5), 3) == 1e-3  # default: the paper's fixed lr
+    train_model(structured_dataset(), tmp_path / "run", config, progress=False)
+    rows = read_rows(tmp_path / "run" / "losses.csv")
+    assert [float(r["lr"]) for r in rows] == pytest.approx(rates)
+    state = load_checkpoint(tmp_path / "run" / "last.pt")["optimizers"]["model"]
+    assert state["param_groups"][0]["lr"] == pytest.approx(1e-5)
+    with pytest.raises(ValueError, match=r"lr_final must be in \(0, lr=0.001\]"):
+        tiny("vae", 5, lr_final=2e-3)
+
+
 def test_infogan_training_runs(tmp_path):
     summary = train_model(structured_dataset(), tmp_path / "gan", tiny("infogan", 2), progress=False)
     rows = read_rows(tmp_path / "gan" / "losses.csv")

@@ -295,7 +295,9 @@ def _add_run(subparsers: Any) -> None:
         "OUT/summary.json; each stage in OUT/<task>/{demos,model,eval,policy}. The 'small'\n"
         "preset takes minutes on 2 cores; 'paper' uses the paper's sizes (40000\n"
         "demonstrations, 5000 VAE epochs, precision/recall n 15000, DwPR n 10000, 100 EM\n"
-        "iterations: many hours). The sizes are genrl_ros.main_job.PRESETS.",
+        "iterations: many hours). The sizes are genrl_ros.main_job.PRESETS. --threads goes\n"
+        "to the simulator; torch runs on one thread (small networks). --resume skips the\n"
+        "finished stages of a run with the same settings.",
     )
     parser.add_argument(
         "--task",

@@ -106,6 +106,11 @@ def test_study_writes_tables_and_resumes(tiny_zoo, tmp_path):
     (out / "runs" / "VAE2" / "seed0" / "summary.json").unlink()
     resumed = run_study(tiny_zoo, out, task="hockey", config=TINY, resume=True, progress=False)
     assert resumed["trained"] == ["VAE2/seed0"] and resumed["labels"] == summary["labels"]
+    # Table 6 pools finished studies (of other tasks; here the study itself, for the wiring)
+    pooled = run_study(tiny_zoo, out, task="hockey", config=TINY, resume=True, progress=False,
+                       pool_with=[out])
+    assert pooled["trained"] == [] and pooled["pooled_correlations"]["recall/ALL"]["n"] == 6
+    assert "## Pooled over tasks (Table 6)" in (out / "study.md").read_text()
     with pytest.raises(ValueError, match="cannot resume the study .* iterations 2 -> 3"):
         run_study(tiny_zoo, out, task="hockey", config=StudyConfig(
             **{**TINY.__dict__, "iterations": 3}), resume=True, progress=False)

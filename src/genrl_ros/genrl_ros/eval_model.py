@@ -13,7 +13,9 @@
   ``reconstruction_precision`` / ``reconstruction_recall``: the real subset against its own
   reconstructions (posterior means decoded). A low reconstruction recall means the decoder
   blurs the trajectories beyond the k-NN radii of the data (capacity / training), not that
-  the prior misses modes;
+  the prior misses modes; ``recall_by_real_density_quartile``: recall of the real samples
+  grouped by their own k-NN radius (densest quarter first): which real trajectories have no
+  generated neighbour; ``precision_by_fake_density_quartile`` likewise for the prior samples;
 * DwPR: delta(l) for every latent dimension, delta_1, delta_2 (the two largest) and
   delta_tilde = their mean (``genrl_ros.metrics.dwpr``, D = 5 interventions, k = 3);
 * safe fraction: ``--n-safety`` prior samples executed in the simulator
@@ -97,6 +99,13 @@ def safe_fraction(
     }
 
 
+def _by_quartile(inside: np.ndarray, radii: np.ndarray) -> list[float]:
+    """Mean of ``inside`` (n,) bool per quartile of ``radii`` (n,), densest quarter first
+    (small k-NN radius = dense region of the set)."""
+    order = np.argsort(radii, kind="stable")
+    return [float(part.mean()) for part in np.array_split(inside[order], 4)]
+
+
 def _diagnostics(
     model: TrajectoryGenerator, safe: np.ndarray, real: np.ndarray, n: int, seed: int
 ) -> dict[str, Any]:
@@ -145,7 +154,10 @@ def evaluate_generator(
     """All measures of one generator against a dataset (see the module docstring);
     ``diagnostics``: also the real-vs-real ceiling and (VAE) the reconstruction PR."""
     from genrl_ros.metrics.dwpr import dwpr  # noqa: PLC0415
-    from genrl_ros.metrics.precision_recall import precision_recall  # noqa: PLC0415
+    from genrl_ros.metrics.precision_recall import (  # noqa: PLC0415
+        knn_manifold,
+        precision_recall_from_manifolds,
+    )
 
     model.eval()
     safe = np.flatnonzero(safe_mask(dataset))
@@ -161,12 +173,26 @@ def evaluate_generator(
     started = time.perf_counter()
     with torch.no_grad():
         fake = model.sample(n, torch.Generator().manual_seed(seed)).numpy()
-    pr = precision_recall(real, fake, k=K_NEIGHBOURS, on_duplicates="ignore", progress=progress)
+    real_manifold = knn_manifold(
+        real, K_NEIGHBOURS, name="real", on_duplicates="ignore", progress=progress
+    )
+    fake_manifold = knn_manifold(
+        fake, K_NEIGHBOURS, name="fake", on_duplicates="ignore", progress=progress
+    )
+    pr = precision_recall_from_manifolds(
+        real_manifold, fake_manifold, progress=progress, return_membership=True
+    )
     timings["precision_recall"] = time.perf_counter() - started
     extra: dict[str, Any] = {}
     if diagnostics:
         started = time.perf_counter()
         extra = _diagnostics(model, dataset.trajectories[safe], real, n, seed)
+        extra["recall_by_real_density_quartile"] = _by_quartile(
+            pr.real_inside, real_manifold.radii
+        )
+        extra["precision_by_fake_density_quartile"] = _by_quartile(
+            pr.fake_inside, fake_manifold.radii
+        )
         timings["diagnostics"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -257,6 +283,14 @@ def markdown_report(result: dict[str, Any], title: str) -> str:
             f"Ceiling (real vs real, two disjoint sets of {result['real_ceiling_n']} safe "
             f"trajectories): precision {_fmt(result['real_ceiling_precision'])}, recall "
             f"{_fmt(result['real_ceiling_recall'])}.",
+            "",
+        ]
+    if "recall_by_real_density_quartile" in result:
+        lines += [
+            "Recall of the real samples by density quartile (k-NN radius, densest first): "
+            + ", ".join(_fmt(v) for v in result["recall_by_real_density_quartile"])
+            + "; precision of the prior samples likewise: "
+            + ", ".join(_fmt(v) for v in result["precision_by_fake_density_quartile"]) + ".",
             "",
         ]
     if "reconstruction_recall" in result:

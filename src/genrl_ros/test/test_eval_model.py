@@ -91,6 +91,10 @@ def test_eval_model_diagnostics_ceiling_and_reconstructions(tiny_run):
                 "reconstruction_recall"):
         assert 0.0 <= result[key] <= 1.0, key
     assert result["reconstruction_rmse_rad"] > 0.0
+    for key in ("recall_by_real_density_quartile", "precision_by_fake_density_quartile"):
+        quarters = result[key]
+        assert len(quarters) == 4 and all(0.0 <= q <= 1.0 for q in quarters), key
+    assert np.mean(result["recall_by_real_density_quartile"]) == pytest.approx(result["recall"])
     md = (root / "eval_diag" / "eval.md").read_text()
     assert "Ceiling (real vs real" in md and "Reconstructions" in md
 

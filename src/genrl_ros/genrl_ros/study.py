@@ -33,7 +33,9 @@ Layout of ``--out``:
 
 Resumable: a (model, seed) run with its ``summary.json`` is skipped, an interrupted one
 continues from its ``last.pt`` (exact resume of :func:`train_em`); the tables are rebuilt
-from all runs at the end.
+from all runs at the end. Parallel workers: the same ``genrl study --resume`` command started
+N times on one ``--out`` shares the runs (one lock file per run; a worker waits at the end for
+the runs other workers hold), each worker one thread.
 """
 
 from __future__ import annotations
@@ -211,6 +213,33 @@ def _run_policy(model: dict[str, Any], seed: int, run: Path, task: str, config: 
     return time.perf_counter() - started
 
 
+class _RunLock:
+    """Exclusive ``flock`` on ``runs/<MODEL>/.seed<S>.lock`` (next to the run directory, not
+    in it); entered as True when held, False when another process holds it (``wait=False``)."""
+
+    def __init__(self, run: Path, wait: bool) -> None:
+        self.path = run.parent / f".{run.name}.lock"
+        self.wait = wait
+        self.handle = None
+
+    def __enter__(self) -> bool:
+        import fcntl  # noqa: PLC0415 - POSIX only
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a")  # noqa: SIM115 - closed in __exit__
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            self.handle.close()
+            self.handle = None
+            return False
+        return True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.handle is not None:
+            self.handle.close()  # releases the lock
+
+
 def _check_study_dir(out: Path, settings: dict[str, Any], resume: bool) -> None:
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a directory")
@@ -293,18 +322,40 @@ def run_study(
 
         bar = tqdm(total=len(jobs), unit="policy", desc=f"study {task}")
     trained, run_seconds = [], {}
+
+    def train(model: dict[str, Any], seed: int, run: Path) -> None:
+        seconds = _run_policy(model, seed, run, task, config, threads)
+        trained.append(f"{model['name']}/seed{seed}")
+        run_seconds[f"{model['name']}/seed{seed}"] = round(seconds, 1)
+        if bar is not None:
+            best = max(r["reward_mean"] for r in read_curve(run))
+            bar.write(f"[study] {model['name']} seed {seed}: max mean reward {best:.4f} "
+                      f"({seconds:.0f} s)")
+
+    # Several workers (``genrl study --resume`` started more than once on one --out) share
+    # the runs: each run is trained under an exclusive lock, a locked run is left to its
+    # worker and waited for at the end (the lock dies with its process: a killed worker's
+    # run is taken over and resumed from its last.pt).
+    busy = []
     for model, seed in jobs:
         run = out / "runs" / model["name"] / f"seed{seed}"
         if bar is not None:
             bar.set_postfix_str(f"{model['name']} seed {seed}")
         if not (run / SUMMARY_FILE).is_file():
-            seconds = _run_policy(model, seed, run, task, config, threads)
-            trained.append(f"{model['name']}/seed{seed}")
-            run_seconds[f"{model['name']}/seed{seed}"] = round(seconds, 1)
-            if bar is not None:
-                best = max(r["reward_mean"] for r in read_curve(run))
-                bar.write(f"[study] {model['name']} seed {seed}: max mean reward {best:.4f} "
-                          f"({seconds:.0f} s)")
+            with _RunLock(run, wait=False) as locked:
+                if not locked:
+                    busy.append((model, seed, run))
+                    continue
+                if not (run / SUMMARY_FILE).is_file():  # finished while we looked
+                    train(model, seed, run)
+        if bar is not None:
+            bar.update(1)
+    for model, seed, run in busy:
+        if bar is not None:
+            bar.set_postfix_str(f"waiting for {model['name']} seed {seed} (another worker)")
+        with _RunLock(run, wait=True):
+            if not (run / SUMMARY_FILE).is_file():
+                train(model, seed, run)
         if bar is not None:
             bar.update(1)
     if bar is not None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from genrl_ros import cli
-from genrl_ros.study import StudyConfig, correlation_table, load_zoo, pearson, run_study
+from genrl_ros.study import _RunLock, StudyConfig, correlation_table, load_zoo, pearson, run_study
 from genrl_ros.data.dataset import synthetic_dataset
 from genrl_ros.zoo import make_zoo
 
@@ -131,3 +131,14 @@ def test_zoo_without_zoo_json_is_refused(tiny_zoo, tmp_path, capsys):
     assert "has no zoo.json: not a finished zoo" in capsys.readouterr().err
     with pytest.raises(ValueError, match="episodes_per_iteration must be >= 2"):
         StudyConfig(episodes_per_iteration=1)
+
+
+def test_run_lock_is_exclusive_and_released(tmp_path):
+    run = tmp_path / "runs" / "VAE1" / "seed0"
+    with _RunLock(run, wait=False) as held:
+        assert held
+        with _RunLock(run, wait=False) as other:  # another worker would skip this run
+            assert not other
+    with _RunLock(run, wait=False) as again:
+        assert again
+    assert not run.exists()  # the lock file lives next to the run directory

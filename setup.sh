@@ -185,7 +185,13 @@ case "$MODE" in
     log "done; activate with: source ${VENV#"$ROOT"/}/bin/activate  (then: genrl --help)"
     ;;
   run)
-    exec "$VENV/bin/genrl" run "$@"
+    # Running the main command again continues (finished stages are skipped) instead of
+    # refusing the existing run; --overwrite starts over.
+    resume=(--resume)
+    for arg in "$@"; do
+      case "$arg" in --resume|--overwrite|-h|--help) resume=() ;; esac
+    done
+    exec "$VENV/bin/genrl" run "${resume[@]}" "$@"
     ;;
   test)
     extra=()

@@ -271,8 +271,10 @@ def model_label(curves: list[list[dict[str, float]]], summaries: list[dict[str, 
         "seed_maxima": [float(m) for m in maxima],
         "max_of_mean_curve": float(mean_curve.max()),
         "final_reward_mean": float(np.mean([c[-1]["reward_mean"] for c in curves])),
-        "eval_median_distance_m": float(np.mean([s["median_distance_m"] for s in summaries])),
-        "eval_success_rate": float(np.mean([s["success_rate"] for s in summaries])),
+        # NaN when every evaluation trajectory was rejected (summary.json holds null)
+        "eval_median_distance_m": float(np.mean([_num(s.get("median_distance_m"))
+                                                 for s in summaries])),
+        "eval_success_rate": float(np.mean([_num(s.get("success_rate")) for s in summaries])),
         "invalid_episodes": int(sum(s["invalid_episodes"] for s in summaries)),
         "table_contact_steps": int(sum(s["table_contact_steps"] for s in summaries)),
         "mean_curve": [float(v) for v in mean_curve],

@@ -13,8 +13,16 @@ import numpy as np
 import pytest
 
 from genrl_ros import cli
-from genrl_ros.study import _RunLock, StudyConfig, correlation_table, load_zoo, pearson, run_study
 from genrl_ros.data.dataset import synthetic_dataset
+from genrl_ros.study import (
+    StudyConfig,
+    _RunLock,
+    correlation_table,
+    load_zoo,
+    model_label,
+    pearson,
+    run_study,
+)
 from genrl_ros.zoo import make_zoo
 
 import sim_bridge.tasks as sim_tasks
@@ -142,3 +150,13 @@ def test_run_lock_is_exclusive_and_released(tmp_path):
     with _RunLock(run, wait=False) as again:
         assert again
     assert not run.exists()  # the lock file lives next to the run directory
+
+
+def test_label_of_a_model_whose_trajectories_are_all_rejected():
+    # every episode rejected: reward = invalid reward, the evaluation has no distance (null)
+    curve = [{"reward_mean": -1.5}, {"reward_mean": -1.5}]
+    summary = {"median_distance_m": None, "success_rate": 0.0, "invalid_episodes": 8,
+               "table_contact_steps": 0}
+    label = model_label([curve, curve], [summary, summary])
+    assert label["label"] == -1.5 and label["label_std"] == 0.0
+    assert math.isnan(label["eval_median_distance_m"]) and label["eval_success_rate"] == 0.0

@@ -339,10 +339,28 @@ class _Optimizers:
         if model.kind == "vae":
             self.opts = {"model": torch.optim.Adam(model.parameters(), lr=lr)}
         else:
+            # TTUR (models/infogan.py): per-side factors of lr, kept in the param groups so
+            # that the lr_final schedule scales both sides
+            from genrl_ros.models.infogan import (  # noqa: PLC0415
+                DISCRIMINATOR_LR_FACTOR,
+                GENERATOR_LR_FACTOR,
+            )
+
             self.opts = {
-                "generator": torch.optim.Adam(model.decoder.parameters(), lr=lr, betas=betas),
+                "generator": torch.optim.Adam(
+                    [{"params": model.decoder.parameters(), "lr_factor": GENERATOR_LR_FACTOR}],
+                    lr=lr * GENERATOR_LR_FACTOR,
+                    betas=betas,
+                ),
                 "discriminator": torch.optim.Adam(
-                    model.discriminator.parameters(), lr=lr, betas=betas
+                    [
+                        {
+                            "params": model.discriminator.parameters(),
+                            "lr_factor": DISCRIMINATOR_LR_FACTOR,
+                        }
+                    ],
+                    lr=lr * DISCRIMINATOR_LR_FACTOR,
+                    betas=betas,
                 ),
             }
 
@@ -555,7 +573,7 @@ def train_model(
             if config.lr_final is not None:
                 for opt in opts.opts.values():
                     for group in opt.param_groups:
-                        group["lr"] = row["lr"]
+                        group["lr"] = row["lr"] * group.get("lr_factor", 1.0)
             row.update(_train_epoch(model, opts, train_x, perm, config.batch_size, train_gen))
             row.update(evaluate_epoch(model, alpha_eval, heldout))
             row["seconds"] = round(time.perf_counter() - epoch_start, 4)

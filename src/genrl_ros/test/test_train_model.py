@@ -253,3 +253,18 @@ def test_cli_train_model_from_a_bag(tmp_path, capsys):
     assert summary["n_train"] + summary["n_heldout"] == 40
     run_info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run_info["data"]["source"] == str(tmp_path / "bag")
+
+
+def test_infogan_uses_ttur_learning_rates(tmp_path):
+    """TTUR (models/infogan.py): G at GENERATOR_LR_FACTOR * lr, D at DISCRIMINATOR_LR_FACTOR *
+    lr, also under the lr_final schedule (the factors ride in the Adam param groups)."""
+    from genrl_ros.models.infogan import DISCRIMINATOR_LR_FACTOR, GENERATOR_LR_FACTOR
+
+    config = tiny("infogan", 2, lr_final=1e-4)
+    train_model(structured_dataset(), tmp_path / "gan", config, progress=False, tensorboard=False)
+    groups = load_checkpoint(tmp_path / "gan" / "last.pt", content="training")["optimizers"]
+    g_group = groups["generator"]["param_groups"][0]
+    d_group = groups["discriminator"]["param_groups"][0]
+    assert GENERATOR_LR_FACTOR < 1.0 < DISCRIMINATOR_LR_FACTOR
+    assert g_group["lr"] == pytest.approx(1e-4 * GENERATOR_LR_FACTOR)  # last epoch: lr_final
+    assert d_group["lr"] == pytest.approx(1e-4 * DISCRIMINATOR_LR_FACTOR)

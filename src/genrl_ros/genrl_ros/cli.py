@@ -512,6 +512,11 @@ def _add_train_model(subparsers: Any) -> None:
         help="Adam learning rate (default: %(default)s)",
     )
     parser.add_argument(
+        "--lr-final", type=positive_float, default=None, metavar="LR",
+        help="cosine decay of the learning rate from --lr to LR over the epochs "
+        "(ours; default: the paper's fixed learning rate)",
+    )
+    parser.add_argument(
         "--seed", type=integer, default=0, metavar="S", help="random seed (default: %(default)s)"
     )
     parser.add_argument(

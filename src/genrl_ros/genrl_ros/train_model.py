@@ -657,7 +657,7 @@ def run_train_model(args: Any) -> dict[str, Any]:
         recon=args.recon,
         batch_size=args.batch_size,
         lr=args.lr,
-        lr_final=getattr(args, "lr_final", None),  # no CLI flag yet (cli.py)
+        lr_final=getattr(args, "lr_final", None),
         seed=args.seed,
         holdout=args.holdout,
         include_unsafe=args.include_unsafe,

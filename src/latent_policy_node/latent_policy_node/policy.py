@@ -143,6 +143,42 @@ class GoalNormalizer(nn.Module):
         return 2.0 * (goal_xy - self.goal_low) / (self.goal_high - self.goal_low) - 1.0
 
 
+#: goal encodings of :class:`GoalFeatures`: "xy" (normalised x, y), "polar" (normalised x, y
+#: plus the radius and the direction cosines seen from the robot base at the origin)
+GOAL_FEATURES = ("xy", "polar")
+
+
+class GoalFeatures(nn.Module):
+    """Goal (B, 2) in metres -> network input features (B, F), F = :attr:`size`.
+
+    ``"xy"``: the normalised goal (:class:`GoalNormalizer`), F = 2. ``"polar"``: additionally
+    the distance r from the origin (the robot base), mapped to [-1, 1] over [0, the largest
+    corner distance of the goal box], and the direction (cos, sin) = (x, y) / r, F = 5. A
+    thrower at the origin (basketball) acts on direction and range; with polar features the
+    MLP need not build atan2 / sqrt out of tanh units. Elementwise arithmetic only (no atan2),
+    so the ONNX graph stays simple. The only state is the normaliser's two buffers (the state
+    dict keys are ``normalizer.goal_low`` / ``normalizer.goal_high`` of the owner, as before
+    the polar option existed: old checkpoints load unchanged).
+    """
+
+    def __init__(self, kind: str = "xy") -> None:
+        super().__init__()
+        if kind not in GOAL_FEATURES:
+            raise ValueError(f"goal features must be one of {GOAL_FEATURES}, got {kind!r}")
+        self.kind = kind
+        self.size = 2 if kind == "xy" else 5
+
+    def forward(self, goal_xy: torch.Tensor, normalizer: GoalNormalizer) -> torch.Tensor:
+        xy = normalizer(goal_xy)
+        if self.kind == "xy":
+            return xy
+        low, high = normalizer.goal_low, normalizer.goal_high
+        radius_max = torch.sqrt(torch.maximum(low.pow(2), high.pow(2)).sum())
+        radius = goal_xy.norm(dim=-1, keepdim=True)
+        direction = goal_xy / radius.clamp_min(1e-6)  # (cos, sin); the base itself is no goal
+        return torch.cat([xy, 2.0 * radius / radius_max - 1.0, direction], dim=-1)
+
+
 class GaussianHead(nn.Module):
     """Features (B, F) -> mean (B, L), std (B, L); see the module docstring for the std."""
 
@@ -214,6 +250,7 @@ class GoalPolicy(LatentPolicy):
     :param init_std: initial standard deviation of every latent dimension.
     :param state_dependent_std: learn a log-std head on the features instead of one global
         log-std per dimension.
+    :param goal_features: input encoding of the goal, see :class:`GoalFeatures`.
 
     ``forward(goal_xy (B, 2) metres) -> (mean (B, L), std (B, L))``.
     """
@@ -228,17 +265,19 @@ class GoalPolicy(LatentPolicy):
         hidden_sizes: Sequence[int] = (64, 64),
         init_std: float = 1.0,
         state_dependent_std: bool = False,
+        goal_features: str = "xy",
     ) -> None:
         super().__init__(latent_dim)
         self.hidden_sizes = tuple(_check_positive(h, "hidden size") for h in hidden_sizes)
         self.init_std = float(init_std)
         self.normalizer = GoalNormalizer(goal_low, goal_high)
-        self.body = _mlp((2, *self.hidden_sizes))
-        features = self.hidden_sizes[-1] if self.hidden_sizes else 2
+        self.features = GoalFeatures(goal_features)
+        self.body = _mlp((self.features.size, *self.hidden_sizes))
+        features = self.hidden_sizes[-1] if self.hidden_sizes else self.features.size
         self.head = GaussianHead(features, self.latent_dim, self.init_std, state_dependent_std)
 
     def forward(self, goal_xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.body(self.normalizer(goal_xy)))
+        return self.head(self.body(self.features(goal_xy, self.normalizer)))
 
     def config(self) -> dict[str, Any]:
         return {
@@ -249,6 +288,7 @@ class GoalPolicy(LatentPolicy):
             "hidden_sizes": list(self.hidden_sizes),
             "init_std": self.init_std,
             "state_dependent_std": self.head.state_dependent_std,
+            "goal_features": self.features.kind,
         }
 
 
@@ -348,6 +388,7 @@ class ValueFunction(nn.Module):
 
     :param goal_low, goal_high: (2,) bounding box of the goal region (m).
     :param hidden_sizes: hidden widths (tanh).
+    :param goal_features: input encoding of the goal, see :class:`GoalFeatures`.
 
     ``forward(goal_xy (B, 2) metres) -> (B,)``.
     """
@@ -357,23 +398,26 @@ class ValueFunction(nn.Module):
         goal_low: Sequence[float],
         goal_high: Sequence[float],
         hidden_sizes: Sequence[int] = (64, 64),
+        goal_features: str = "xy",
     ) -> None:
         super().__init__()
         self.hidden_sizes = tuple(_check_positive(h, "hidden size") for h in hidden_sizes)
         self.normalizer = GoalNormalizer(goal_low, goal_high)
-        self.body = _mlp((2, *self.hidden_sizes))
-        self.out = nn.Linear(self.hidden_sizes[-1] if self.hidden_sizes else 2, 1)
+        self.features = GoalFeatures(goal_features)
+        self.body = _mlp((self.features.size, *self.hidden_sizes))
+        self.out = nn.Linear(self.hidden_sizes[-1] if self.hidden_sizes else self.features.size, 1)
         nn.init.orthogonal_(self.out.weight, gain=1.0)
         nn.init.zeros_(self.out.bias)
 
     def forward(self, goal_xy: torch.Tensor) -> torch.Tensor:
-        return self.out(self.body(self.normalizer(goal_xy))).squeeze(-1)
+        return self.out(self.body(self.features(goal_xy, self.normalizer))).squeeze(-1)
 
     def config(self) -> dict[str, Any]:
         return {
             "goal_low": self.normalizer.goal_low.tolist(),
             "goal_high": self.normalizer.goal_high.tolist(),
             "hidden_sizes": list(self.hidden_sizes),
+            "goal_features": self.features.kind,
         }
 
 

@@ -76,6 +76,41 @@ def test_goal_normalisation_maps_the_region_to_unit_box():
     assert torch.allclose(policy.normalizer(corners), torch.tensor([[-1.0, -1.0], [1.0, 1.0]]))
 
 
+def test_polar_goal_features():
+    low, high = goal_bounds("basketball")
+    policy = GoalPolicy(6, low, high, goal_features="polar")
+    goals = torch.tensor([[3.0, 0.0], [0.0, 6.0], [-0.0, -1.0]])
+    features = policy.features(goals, policy.normalizer)
+    assert features.shape == (3, 5)
+    radius_max = float(np.hypot(*np.maximum(np.abs(low), np.abs(high))))
+    assert torch.allclose(features[:, 2], 2.0 * torch.tensor([3.0, 6.0, 1.0]) / radius_max - 1.0)
+    assert torch.allclose(features[:, 3:], torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, -1.0]]))
+    assert torch.allclose(features[:, :2], policy.normalizer(goals))
+    # no extra state: the state dict keys are those of an "xy" policy (old checkpoints load)
+    assert set(policy.state_dict()) - {k for k in GoalPolicy(6, low, high).state_dict()} == set()
+    rebuilt = make_policy(policy.config())
+    rebuilt.load_state_dict(policy.state_dict())
+    assert rebuilt.features.kind == "polar" and torch.equal(rebuilt(goals)[0], policy(goals)[0])
+    value = ValueFunction(low, high, goal_features="polar")
+    assert value(goals).shape == (3,)
+    with pytest.raises(ValueError, match="goal features"):
+        GoalPolicy(6, low, high, goal_features="spherical")
+
+
+def test_polar_goal_policy_onnx_equals_torch(tmp_path):
+    low, high = goal_bounds("basketball")
+    torch.manual_seed(0)
+    policy = _randomize(GoalPolicy(6, low, high, goal_features="polar")).eval()
+    summary = export_policy(policy, tmp_path / "polar.onnx", task="basketball", prior="normal")
+    assert summary["max_abs_error"] <= 1e-5
+    goals = make_task("basketball").sample_goals(50, np.random.default_rng(1)).astype(np.float32)
+    got_mean, got_std = OnnxPolicy(tmp_path / "polar.onnx").distribution(goals)
+    with torch.no_grad():
+        mean, std = policy(torch.from_numpy(goals))
+    np.testing.assert_allclose(got_mean, mean.numpy(), atol=1e-5)
+    np.testing.assert_allclose(got_std, std.numpy(), atol=1e-5)
+
+
 def test_std_is_clamped():
     policy = GoalPolicy(2, HOCKEY_LOW, HOCKEY_HIGH)
     with torch.no_grad():

@@ -26,6 +26,11 @@ from typing import Any
 INVALID_REWARD_BY_TASK = {"hockey": -1.5, "basketball": -10.0}
 #: success radius of the evaluation per task: 5 cm for hockey, the basket's rim radius (0.15 m)
 SUCCESS_RADIUS_BY_TASK_M = {"hockey": 0.05, "basketball": 0.15}
+#: input encoding of the goal networks (policy, q, value) per task, see
+#: ``latent_policy_node.policy.GoalFeatures``: hockey keeps the normalised (x, y) its defaults
+#: were tuned with; basketball adds range and direction from the arm's base at the origin
+#: (the thrower acts on range and direction; measurements in :class:`EMConfig`)
+GOAL_FEATURES_BY_TASK = {"hockey": "xy", "basketball": "polar"}
 #: standard deviation of each prior's latent components (U(-1, 1): 1 / sqrt(3))
 PRIOR_STD = {"normal": 1.0, "uniform": 1.0 / math.sqrt(3.0)}
 OBSERVATIONS = ("goal", "image")
@@ -72,6 +77,9 @@ class EMConfig:
     init_std: float | None = None
     #: a log-std head on the features instead of one learned log-std per latent dimension
     state_dependent_std: bool = False
+    #: goal encoding of the goal networks, "xy" or "polar"; None = per task
+    #: (:data:`GOAL_FEATURES_BY_TASK`)
+    goal_features: str | None = None
 
     # ---- the latent-action environment ----------------------------------------------------------
     #: reward of a trajectory rejected by the executor (joint limits); None = per task
@@ -130,6 +138,8 @@ class EMConfig:
                 raise ValueError(f"{name} must be None or a finite number > 0, got {value!r}")
         if self.invalid_reward is not None and not math.isfinite(self.invalid_reward):
             raise ValueError(f"invalid_reward must be finite, got {self.invalid_reward!r}")
+        if self.goal_features not in (None, "xy", "polar"):
+            raise ValueError(f"goal_features must be None, 'xy' or 'polar', got {self.goal_features!r}")
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ValueError(f"hidden_sizes must be positive widths, got {self.hidden_sizes!r}")
 
@@ -147,6 +157,11 @@ class EMConfig:
         if task not in SUCCESS_RADIUS_BY_TASK_M:
             raise ValueError(f"no default success radius for task {task!r}; set success_radius_m")
         return SUCCESS_RADIUS_BY_TASK_M[task]
+
+    def goal_features_for(self, task: str) -> str:
+        if self.goal_features is not None:
+            return self.goal_features
+        return GOAL_FEATURES_BY_TASK.get(task, "xy")
 
     def init_std_for(self, prior: str) -> float:
         return float(self.init_std) if self.init_std is not None else PRIOR_STD[prior]

@@ -302,8 +302,10 @@ class EMTrainer:
         torch.manual_seed(config.seed)
         low, high = goal_bounds(self.task)
         init_std = config.init_std_for(generator.prior)
+        goal_features = config.goal_features_for(self.task.name)
         self.q = GoalPolicy(
-            self.latent_dim, low, high, config.hidden_sizes, init_std, config.state_dependent_std
+            self.latent_dim, low, high, config.hidden_sizes, init_std, config.state_dependent_std,
+            goal_features,
         )
         self.policy: LatentPolicy
         self.camera = None
@@ -318,7 +320,7 @@ class EMTrainer:
             from sim_bridge.camera import SceneCamera  # noqa: PLC0415 - needs an OpenGL backend
 
             self.camera = SceneCamera(self.task, size, size)
-        self.value = ValueFunction(low, high, config.hidden_sizes)
+        self.value = ValueFunction(low, high, config.hidden_sizes, goal_features)
         self.value_optimizer = torch.optim.Adam(self.value.parameters(), lr=config.value_lr)
         self.distill_optimizer = (
             torch.optim.Adam(self.policy.parameters(), lr=config.distill_lr)

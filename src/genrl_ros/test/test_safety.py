@@ -265,6 +265,9 @@ def test_relay_result():
         "goal reached at step 70",
     )
     assert relay_result(STATUS_CANCELED, 0, "canceled").terminal == "canceled"
+    # canceled downstream without a cancel request from the monitor's client: abort, text kept
+    relay = relay_result(STATUS_CANCELED, 0, "", cancel_requested=False)
+    assert relay.terminal == "abort" and "canceled by someone else" in relay.error_string
     relay = relay_result(STATUS_ABORTED, -4, "")
     assert relay.terminal == "abort" and relay.code == -4 and "status 6" in relay.error_string
     relay = relay_result(STATUS_SUCCEEDED, 0, "ok", safety_stop="3 contact steps in this episode")

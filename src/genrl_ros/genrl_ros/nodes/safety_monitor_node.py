@@ -257,6 +257,7 @@ class SafetyMonitorNode(Node):
                 response.result.error_code,
                 response.result.error_string,
                 reason,
+                cancel_requested=goal_handle.is_cancel_requested,
             )
         finally:
             if force_source:

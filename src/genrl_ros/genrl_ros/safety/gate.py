@@ -83,14 +83,21 @@ class Relay:
 
 
 def relay_result(
-    goal_status: int, error_code: int, error_string: str, safety_stop: str | None = None
+    goal_status: int,
+    error_code: int,
+    error_string: str,
+    safety_stop: str | None = None,
+    cancel_requested: bool = True,
 ) -> Relay:
     """The monitor's result for the controller's final ``goal_status`` and result.
 
     A goal the monitor stopped for safety (``safety_stop``: the reason) is aborted with
     ``PATH_TOLERANCE_VIOLATED`` (the code a controller uses for a goal stopped during motion)
     and a text naming the monitor; otherwise the controller's verdict is passed on unchanged
-    (an unknown status counts as aborted).
+    (an unknown status counts as aborted). A controller goal that ended CANCELED although the
+    monitor's client asked for no cancel (``cancel_requested`` False: another client or the
+    controller canceled it) is aborted: the action state machine allows "canceled" only after
+    a cancel request, and rclpy would otherwise abort with an empty result.
     """
     if safety_stop:
         return Relay(
@@ -99,6 +106,9 @@ def relay_result(
     if goal_status == STATUS_SUCCEEDED:
         return Relay("succeed", int(error_code), str(error_string))
     if goal_status == STATUS_CANCELED:
-        return Relay("canceled", int(error_code), str(error_string))
+        if cancel_requested:
+            return Relay("canceled", int(error_code), str(error_string))
+        text = str(error_string) or "the controller's goal was canceled by someone else"
+        return Relay("abort", int(error_code), text)
     text = str(error_string) or f"the controller ended the goal with status {goal_status}"
     return Relay("abort", int(error_code), text)

@@ -141,6 +141,11 @@ class DemoPlayerNode(Node):
             )
         )
 
+    def destroy_node(self) -> None:
+        # Node.destroy_node does not destroy action clients
+        self._action.destroy()
+        super().destroy_node()
+
 
 def main(args=None) -> None:
     rclpy.init(args=args)

@@ -24,7 +24,9 @@ def plain(value: Any) -> Any:
 def declare_params(node: Node, specs: Iterable[ParamSpec]) -> dict[str, Any]:
     """Declare every parameter (default, description, read-only) and return the checked
     values (overrides from parameter files / the command line applied). Raises
-    :class:`ParameterError` naming a parameter with a wrong value."""
+    :class:`ParameterError` naming a parameter with a wrong value; an override of the wrong
+    type (e.g. ``1`` for a double) is refused earlier by rclpy's ``declare_parameter``
+    (``InvalidParameterTypeException``, which names the parameter too)."""
     specs = tuple(specs)
     for spec in specs:
         node.declare_parameter(

@@ -28,7 +28,8 @@ def _log(message: str) -> None:
 
 
 def em_config_from_args(args: Any) -> EMConfig:
-    """The :class:`EMConfig` of the command line (unset options keep the defaults)."""
+    """The :class:`EMConfig` of the command line (unset options keep the task's defaults,
+    :meth:`EMConfig.for_task`)."""
     values: dict[str, Any] = {"seed": args.seed, "eval_goals": args.eval_goals}
     for name in (
         "episodes_per_iteration", "estep_epochs", "minibatch_size", "lr", "kl_weight",
@@ -38,7 +39,7 @@ def em_config_from_args(args: Any) -> EMConfig:
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value
-    return EMConfig(**values)
+    return EMConfig.for_task(args.task, **values)
 
 
 def load_generator_for(task_name: str, model: str) -> tuple[Any, dict[str, Any]]:

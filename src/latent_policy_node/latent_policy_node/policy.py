@@ -9,7 +9,8 @@ L = ``latent_dim``. Two observations:
 * :class:`GoalPolicy`, observation ``"goal"``: the goal (x, y) in metres, (B, 2). The goal is
   normalised inside the network to [-1, 1] per axis by the bounding box of the task's goal
   region (:func:`goal_bounds`), stored as buffers, so callers (and the ONNX graph) take
-  metres.
+  metres. ``goal_features="polar"`` adds the goal's range and direction from the origin
+  (:class:`GoalFeatures`), also computed inside the network.
 * :class:`ImagePolicy`, observation ``"image"``: the camera image of the initial scene,
   (B, 3, H, W) float in [0, 1] (``sim_bridge.camera.SceneCamera`` images, 64 x 64, converted
   by :func:`latent_policy_node.onnx_policy.images_to_input`). Three convolutions, a spatial

@@ -41,11 +41,12 @@ GOAL_FEATURES_BY_TASK = {"hockey": "xy", "basketball": "polar"}
 #: evaluation throws rejected); so does a state-dependent std with 0.5 (0.432 m).
 #: With N = 64 the held-out median stalls at 0.335 m (300 iterations, 19200 episodes) / 0.346 m
 #: (400): a 64-goal batch is too noisy an estimate of the goal -> latent update once the std is
-#: small. N = 256 (minibatch 64, so 80 E-step steps as with N = 64) is better per episode in
-#: that phase: 0.310 m after 60 iterations (15360 episodes, 23 % within the rim, 9 unsafe
-#: contact steps in training vs 1485); N = 512 was worse per episode (training median 0.57 vs
-#: 0.41 m at 10240 episodes). Fewer E-step epochs (5), lr 1e-3 with 40 epochs and 200 value
-#: steps all learned slower per iteration.
+#: small. N = 256 (minibatch 64: 80 E-step steps, N = 64 has 40) is better per episode in that
+#: phase: 0.310 m after 60 iterations (15360 episodes, 23 % within the rim, 9 unsafe contact
+#: steps in training vs 1485), 0.276 m after 100 iterations (25600 episodes, 25 %; N = 64 with
+#: the same episodes: 0.346 m), still falling; N = 512 was worse per episode (training median
+#: 0.57 vs 0.41 m at 10240 episodes). Fewer E-step epochs (5), lr 1e-3 with 40 epochs and 200
+#: value steps all learned slower per iteration.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "basketball": {"max_kl": 0.5, "episodes_per_iteration": 256, "minibatch_size": 64},
 }
@@ -157,7 +158,9 @@ class EMConfig:
         if self.invalid_reward is not None and not math.isfinite(self.invalid_reward):
             raise ValueError(f"invalid_reward must be finite, got {self.invalid_reward!r}")
         if self.goal_features not in (None, "xy", "polar"):
-            raise ValueError(f"goal_features must be None, 'xy' or 'polar', got {self.goal_features!r}")
+            raise ValueError(
+                f"goal_features must be None, 'xy' or 'polar', got {self.goal_features!r}"
+            )
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ValueError(f"hidden_sizes must be positive widths, got {self.hidden_sizes!r}")
 

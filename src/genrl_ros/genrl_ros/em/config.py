@@ -44,9 +44,9 @@ GOAL_FEATURES_BY_TASK = {"hockey": "xy", "basketball": "polar"}
 #: small. N = 256 (minibatch 64: 80 E-step steps, N = 64 has 40) is better per episode in that
 #: phase: 0.310 m after 60 iterations (15360 episodes, 23 % within the rim, 9 unsafe contact
 #: steps in training vs 1485), 0.276 m after 100 iterations (25600 episodes, 25 %; N = 64 with
-#: the same episodes: 0.346 m), still falling; N = 512 was worse per episode (training median
-#: 0.57 vs 0.41 m at 10240 episodes). Fewer E-step epochs (5), lr 1e-3 with 40 epochs and 200
-#: value steps all learned slower per iteration.
+#: the same episodes: 0.346 m), 0.265 m after 150 (38400 episodes); N = 512 was worse per
+#: episode (training median 0.57 vs 0.41 m at 10240 episodes). Fewer E-step epochs (5), lr
+#: 1e-3 with 40 epochs and 200 value steps all learned slower per iteration.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "basketball": {"max_kl": 0.5, "episodes_per_iteration": 256, "minibatch_size": 64},
 }

@@ -709,6 +709,13 @@ def _run_train_policy(args: argparse.Namespace) -> dict:
     return run_train_policy(args)
 
 
+def _task_default(task: str, field: str) -> Any:
+    """The EM default of ``field`` for ``task`` (EMConfig.for_task)."""
+    from genrl_ros.em.config import EMConfig  # noqa: PLC0415 - plain dataclass, no torch
+
+    return getattr(EMConfig.for_task(task), field)
+
+
 def _add_train_policy(subparsers: Any) -> None:
     from genrl_ros.em.config import EMConfig  # noqa: PLC0415 - plain dataclass, no torch
 
@@ -756,7 +763,8 @@ def _add_train_policy(subparsers: Any) -> None:
     em = parser.add_argument_group("EM hyperparameters (defaults: genrl_ros.em.config.EMConfig)")
     em.add_argument(
         "--episodes-per-iteration", type=positive_int, metavar="N",
-        help=f"episodes per iteration (default: {defaults.episodes_per_iteration})",
+        help=f"episodes per iteration (default: {defaults.episodes_per_iteration}; "
+        f"basketball {_task_default('basketball', 'episodes_per_iteration')})",
     )
     em.add_argument(
         "--estep-epochs", type=positive_int, metavar="E",
@@ -764,7 +772,8 @@ def _add_train_policy(subparsers: Any) -> None:
     )
     em.add_argument(
         "--minibatch-size", type=positive_int, metavar="N",
-        help=f"E-step minibatch (default: {defaults.minibatch_size})",
+        help=f"E-step minibatch (default: {defaults.minibatch_size}; "
+        f"basketball {_task_default('basketball', 'minibatch_size')})",
     )
     em.add_argument(
         "--lr", type=positive_float, metavar="LR",
@@ -776,7 +785,8 @@ def _add_train_policy(subparsers: Any) -> None:
     )
     em.add_argument(
         "--max-kl", type=positive_float, metavar="KL",
-        help=f"trust region: largest batch mean KL(q || pi) (default: {defaults.max_kl})",
+        help=f"trust region: largest batch mean KL(q || pi) (default: {defaults.max_kl}; "
+        f"basketball {_task_default('basketball', 'max_kl')})",
     )
     em.add_argument(
         "--value-epochs", type=positive_int, metavar="E",

@@ -147,8 +147,8 @@ def run_genrl(
     from genrl_ros.train_policy import load_generator_for  # noqa: PLC0415
 
     generator, model_info = load_generator_for(config.task, model)
-    em_config = EMConfig(
-        seed=seed, eval_goals=config.eval_goals,
+    em_config = EMConfig.for_task(
+        config.task, seed=seed, eval_goals=config.eval_goals,
         episodes_per_iteration=config.genrl_episodes_per_iteration,
     )
     started = time.perf_counter()

@@ -282,7 +282,8 @@ def stage_policy(task: str, model_dir: Path, out: Path, preset: MainJobPreset, *
     from genrl_ros.em.trainer import train_em  # noqa: PLC0415 - torch, mujoco
 
     generator, info = _load_generator(task, model_dir, preset)
-    config = EMConfig(
+    config = EMConfig.for_task(
+        task,
         episodes_per_iteration=preset.episodes_per_iteration, estep_epochs=preset.estep_epochs,
         minibatch_size=min(EMConfig().minibatch_size, preset.episodes_per_iteration),
         eval_goals=preset.eval_goals, seed=seed,

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 RUN_FILE = "run.json"
@@ -45,6 +47,40 @@ def check_run_dir(out: Path, *, resume: bool, overwrite: bool, what: str) -> boo
                 "refusing to replace it"
             )
     return False
+
+
+def check_settings_dir(
+    out: Path,
+    settings: dict[str, Any],
+    keys: Iterable[str],
+    *,
+    config_file: str,
+    resume: bool,
+    what: str,
+) -> None:
+    """Refuse to write a collection of runs (a zoo, a study) into ``out`` unless it is empty,
+    or ``resume`` is set and ``out/config_file`` holds the same ``settings`` for ``keys``.
+
+    Raises :class:`FileExistsError` (a file, a non-empty directory without ``--resume`` or
+    without ``config_file``) or :class:`ValueError` naming the changed settings.
+
+    :param what: the kind of collection, for messages (e.g. "zoo").
+    """
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a directory")
+    if not (out.is_dir() and any(out.iterdir())):
+        return
+    if not resume:
+        raise FileExistsError(f"{out} exists and is not empty; pass --resume to continue the {what}")
+    config_path = out / config_file
+    if not config_path.is_file():
+        raise FileExistsError(f"{out} is not empty and has no {config_file}: not a {what}")
+    saved = json.loads(config_path.read_text(encoding="utf-8"))
+    changed = [f"{k} {saved.get(k)!r} -> {settings[k]!r}" for k in keys if saved.get(k) != settings[k]]
+    if changed:
+        raise ValueError(
+            f"cannot resume the {what} in {out} with other settings: {', '.join(changed)}"
+        )
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from genrl_ros.run_dir import LAST_FILE, atomic_write_text
+from genrl_ros.run_dir import LAST_FILE, atomic_write_text, check_settings_dir
 
 #: the measures of the zoo correlated with the label (the paper's Tables 2, 3, 6)
 MEASURES = ("precision", "recall", "delta_1", "delta_tilde")
@@ -240,24 +240,6 @@ class _RunLock:
             self.handle.close()  # releases the lock
 
 
-def _check_study_dir(out: Path, settings: dict[str, Any], resume: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a directory")
-    if not (out.is_dir() and any(out.iterdir())):
-        return
-    if not resume:
-        raise FileExistsError(f"{out} exists and is not empty; pass --resume to continue the study")
-    config_path = out / CONFIG_FILE
-    if not config_path.is_file():
-        raise FileExistsError(f"{out} is not empty and has no {CONFIG_FILE}: not a study")
-    saved = json.loads(config_path.read_text(encoding="utf-8"))
-    changed = [f"{k} {saved.get(k)!r} -> {settings[k]!r}" for k in _FIXED_SETTINGS
-               if saved.get(k) != settings[k]]
-    if changed:
-        raise ValueError(f"cannot resume the study in {out} with other settings: "
-                         f"{', '.join(changed)}")
-
-
 def model_label(curves: list[list[dict[str, float]]], summaries: list[dict[str, Any]]
                 ) -> dict[str, Any]:
     """The label and its companions from the seeds' curves and summaries (see the module
@@ -311,7 +293,8 @@ def run_study(
         zoo_rows = [r for r in zoo_rows if r["name"] in models]
     pooled = [load_study(p) for p in (pool_with or [])]
     settings = {"task": task, "zoo": str(Path(zoo).resolve()), **asdict(config)}
-    _check_study_dir(out, settings, resume)
+    check_settings_dir(out, settings, _FIXED_SETTINGS, config_file=CONFIG_FILE, resume=resume,
+                       what="study")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / CONFIG_FILE, json.dumps(settings, indent=2, sort_keys=True) + "\n")
 

@@ -41,7 +41,7 @@ import torch
 from genrl_ros.data.dataset import TrajectoryDataset
 from genrl_ros.eval_model import EVAL_FILE, evaluate_generator, write_eval
 from genrl_ros.models.checkpoint import BEST_FILE, load_generator
-from genrl_ros.run_dir import atomic_write_text
+from genrl_ros.run_dir import atomic_write_text, check_settings_dir
 from genrl_ros.train_model import (
     TrainConfig,
     is_run_complete,
@@ -223,23 +223,6 @@ def trajectory_plot(model, test: np.ndarray, path: Path, name: str, seed: int = 
 # --------------------------------------------------------------------------- the zoo
 
 
-def _check_zoo_dir(out: Path, settings: dict[str, Any], resume: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a directory")
-    if not (out.is_dir() and any(out.iterdir())):
-        return
-    if not resume:
-        raise FileExistsError(f"{out} exists and is not empty; pass --resume to continue the zoo")
-    config_path = out / CONFIG_FILE
-    if not config_path.is_file():
-        raise FileExistsError(f"{out} is not empty and has no {CONFIG_FILE}: not a zoo")
-    saved = json.loads(config_path.read_text(encoding="utf-8"))
-    changed = [f"{k} {saved.get(k)!r} -> {settings[k]!r}" for k in _CONFIG_KEYS
-               if saved.get(k) != settings[k]]
-    if changed:
-        raise ValueError(f"cannot resume the zoo in {out} with other settings: {', '.join(changed)}")
-
-
 def make_zoo(
     dataset: TrajectoryDataset,
     out: str | Path,
@@ -267,7 +250,8 @@ def make_zoo(
         "task": task, "epochs": epochs, "batch_size": batch_size, "seed": seed,
         "n_samples": n_samples, "dwpr_n": dwpr_n, "n_safety": n_safety,
     }
-    _check_zoo_dir(out, settings, resume)
+    check_settings_dir(out, settings, _CONFIG_KEYS, config_file=CONFIG_FILE, resume=resume,
+                       what="zoo")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / CONFIG_FILE, json.dumps({**settings, "data": data_source}, indent=2))
     (out / "trajectories").mkdir(exist_ok=True)

@@ -390,21 +390,16 @@ class EMTrainer:
             trajectories = self.generator.decode(torch.as_tensor(latents, dtype=torch.float32))
         return trajectories.detach().cpu().numpy().astype(np.float64)
 
-    def latents_to_trajectories(self, alpha: np.ndarray) -> np.ndarray:
-        """tau = g(clip(alpha)): (N, L) -> (N, T, 7) float64 radians."""
-        return self.decode(self.clip_latents(alpha))
-
     def rewards_of(self, results: EpisodeResults) -> np.ndarray:
         """r_i (N,): the terminal rewards, ``invalid_reward`` for rejected trajectories."""
         return np.where(results.executed, results.reward, self.invalid_reward).astype(np.float64)
 
-    def run_episodes(self, goals: np.ndarray, alpha: np.ndarray) -> tuple[EpisodeResults, np.ndarray]:
-        """Decode and execute through the episode source; returns the results and the
-        rewards (rejected trajectories get ``invalid_reward``)."""
+    def run_episodes(self, goals: np.ndarray, alpha: np.ndarray) -> EpisodeResults:
+        """Decode and execute through the episode source (rewards: :meth:`rewards_of`)."""
         results = self.episode_source.run(goals, self.clip_latents(alpha))
         if len(results) != len(goals):
             raise ValueError(f"the episode source returned {len(results)} episodes for {len(goals)}")
-        return results, self.rewards_of(results)
+        return results
 
     def sample_episodes(self) -> PlannedEpisodes:
         """Steps 1-2: N goals s_i ~ p(s0) and latents alpha_i ~ pi_theta(.|s_i)."""
@@ -431,7 +426,7 @@ class EMTrainer:
     def collect(self) -> EpisodeBatch:
         """Sample N goals and latents from pi_theta, generate, execute (steps 1-4)."""
         planned = self.sample_episodes()
-        results, _ = self.run_episodes(planned.goals, planned.alpha)
+        results = self.run_episodes(planned.goals, planned.alpha)
         return self.complete_batch(planned, results)
 
     # ------------------------------------------------------------------ E-step
@@ -598,7 +593,7 @@ class EMTrainer:
         parts = []
         for begin in range(0, goals.shape[0], chunk):
             part = goals[begin:begin + chunk]
-            parts.append(self.run_episodes(part, self.evaluation_latents(part, chunk))[0])
+            parts.append(self.run_episodes(part, self.evaluation_latents(part, chunk)))
         return self.evaluation_summary(goals, EpisodeResults.concatenate(parts))
 
     def evaluation_latents(self, goals: np.ndarray, chunk: int = 250) -> np.ndarray:

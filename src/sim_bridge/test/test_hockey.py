@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 
 from sim_bridge.executor import BatchExecutor
-from sim_bridge.experts.hockey import HockeyExpert, HockeyShot
+from sim_bridge.experts.hockey import (
+    FOLLOW_THROUGH_RISE_M,
+    FOLLOW_THROUGH_RISE_S,
+    STRIKE_HEIGHT_M,
+    T_IMPACT,
+    T_WINDUP,
+    HockeyExpert,
+    HockeyShot,
+)
 from sim_bridge.experts.shaping import ShapingConfig, perturb
 from sim_bridge.tasks.hockey import PUCK_START_XY, Hockey
 from sim_bridge.trajectory import TrajectoryError, check_trajectories
@@ -141,6 +149,23 @@ def test_expert_reaches_goals_without_touching_the_table(expert):
     assert expert.task.demonstration_ok(outcome).all()
     assert outcome.safe.all()
     assert all(r is None for r in check_trajectories(trajectories, expert.task.trajectory_spec, 0.95))
+
+
+def test_follow_through_rises_from_the_impact_on(expert, shots):
+    # the blade is at stroke height until it meets the puck, then rises: the measured lowest
+    # corner stays near 15 mm up to the impact and is >= 25 mm above the table 0.15-0.45 s later
+    positions, _, _ = expert.blade_path(shots[0][0])
+    times = expert.task.trajectory_spec.time_from_start_s()
+    at_stroke = (times > T_WINDUP) & (times <= T_IMPACT)
+    assert positions[at_stroke, 2] == pytest.approx(STRIKE_HEIGHT_M)
+    after = times >= T_IMPACT + FOLLOW_THROUGH_RISE_S
+    assert positions[after, 2].min() >= STRIKE_HEIGHT_M + FOLLOW_THROUGH_RISE_M - 1e-9
+    task = expert.task
+    sensordata = expert.executor.simulate(shots[1])
+    clearance = task.blade_clearance(expert.executor.model, sensordata)
+    t = (np.arange(clearance.shape[1]) + 1) * task.control_dt_s / task.substeps
+    follow_through = (t >= T_IMPACT + 0.15) & (t <= T_IMPACT + 0.45)
+    assert clearance[:, follow_through].min() >= 0.025
 
 
 def test_perturbations_stay_valid_and_change_the_shot(expert, shots):

@@ -767,6 +767,12 @@ def _add_train_policy(subparsers: Any) -> None:
         f"basketball {_task_default('basketball', 'episodes_per_iteration')})",
     )
     em.add_argument(
+        "--latents-per-goal", type=positive_int, metavar="K",
+        help="latents drawn per sampled goal (N / K goals per iteration, each K times; "
+        f"default: {defaults.latents_per_goal}; "
+        f"basketball {_task_default('basketball', 'latents_per_goal')})",
+    )
+    em.add_argument(
         "--estep-epochs", type=positive_int, metavar="E",
         help=f"E-step passes over the batch (default: {defaults.estep_epochs})",
     )

@@ -32,7 +32,8 @@ def em_config_from_args(args: Any) -> EMConfig:
     :meth:`EMConfig.for_task`)."""
     values: dict[str, Any] = {"seed": args.seed, "eval_goals": args.eval_goals}
     for name in (
-        "episodes_per_iteration", "estep_epochs", "minibatch_size", "lr", "kl_weight",
+        "episodes_per_iteration", "latents_per_goal", "estep_epochs", "minibatch_size", "lr",
+        "kl_weight",
         "max_kl", "value_epochs", "init_std", "invalid_reward", "distill_epochs",
         "checkpoint_every",
     ):

@@ -117,6 +117,18 @@ def test_config_defaults_validation_and_json():
         EMConfig.from_json({"batch": 3})
 
 
+def test_several_latents_per_goal_repeat_each_goal(generator):
+    trainer = EMTrainer(generator, "hockey", EMConfig(episodes_per_iteration=12, latents_per_goal=3))
+    planned = trainer.sample_episodes()
+    goals = planned.goals.reshape(4, 3, 2)
+    assert (goals == goals[:, :1]).all()
+    assert len(np.unique(goals[:, 0], axis=0)) == 4
+    alpha = planned.alpha.reshape(4, 3, -1)
+    assert not np.allclose(alpha[:, 0], alpha[:, 1])  # each goal gets its own latents
+    with pytest.raises(ValueError, match=r"multiple of latents_per_goal \(3\)"):
+        EMConfig(episodes_per_iteration=10, latents_per_goal=3)
+
+
 def test_generator_must_fit_the_task(generator):
     with pytest.raises(ValueError, match="does not fit the task"):
         EMTrainer(generator, "basketball", EMConfig(episodes_per_iteration=4))

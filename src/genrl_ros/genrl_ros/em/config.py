@@ -62,6 +62,10 @@ class EMConfig:
     # ---- Algorithm 1, sampling --------------------------------------------------------------
     #: N, episodes (goal, latent, trajectory, reward) collected per iteration with pi_theta
     episodes_per_iteration: int = 64
+    #: latents drawn per sampled goal: N / latents_per_goal goals, each repeated (the value
+    #: fit then sees several rewards per goal, and the advantages r - V(s) of one goal compare
+    #: its latents rather than goals of different difficulty); 1 = one latent per goal
+    latents_per_goal: int = 1
 
     # ---- E-step (Eq. 5): maximise E_{alpha~pi}[q/pi * A] - kl_weight * KL(q || pi) ------------
     #: passes of the E-step over the iteration's batch
@@ -136,8 +140,8 @@ class EMConfig:
     def __post_init__(self) -> None:
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
         for name in (
-            "episodes_per_iteration", "estep_epochs", "minibatch_size", "value_epochs",
-            "distill_epochs", "distill_minibatch_size", "image_buffer_size", "image_size",
+            "episodes_per_iteration", "latents_per_goal", "estep_epochs", "minibatch_size",
+            "value_epochs", "distill_epochs", "distill_minibatch_size", "image_buffer_size", "image_size",
             "eval_goals", "checkpoint_every",
         ):
             value = getattr(self, name)
@@ -145,6 +149,11 @@ class EMConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.episodes_per_iteration < 2:
             raise ValueError("episodes_per_iteration must be >= 2 (advantages need a spread)")
+        if self.episodes_per_iteration % self.latents_per_goal:
+            raise ValueError(
+                f"episodes_per_iteration ({self.episodes_per_iteration}) must be a multiple of"
+                f" latents_per_goal ({self.latents_per_goal})"
+            )
         for name in ("lr", "value_lr", "distill_lr", "max_kl"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):

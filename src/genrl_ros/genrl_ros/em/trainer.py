@@ -403,7 +403,11 @@ class EMTrainer:
 
     def sample_episodes(self) -> PlannedEpisodes:
         """Steps 1-2: N goals s_i ~ p(s0) and latents alpha_i ~ pi_theta(.|s_i)."""
-        goals = self.task.sample_goals(self.config.episodes_per_iteration, self.goal_rng)
+        repeats = self.config.latents_per_goal
+        goals = self.task.sample_goals(
+            self.config.episodes_per_iteration // repeats, self.goal_rng
+        )
+        goals = np.repeat(goals, repeats, axis=0)
         observation, images = self.observe(goals)
         alpha, _, _ = self.policy.sample(observation, self.torch_rng)
         return PlannedEpisodes(goals=goals, alpha=alpha.numpy().astype(np.float32), images=images)

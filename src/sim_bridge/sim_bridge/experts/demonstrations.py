@@ -51,6 +51,11 @@ def expert_velocity_margin(task_name: str) -> float:
     return float(VELOCITY_MARGIN)
 
 
+def as_stored(trajectories: np.ndarray) -> np.ndarray:
+    """Commands rounded to the data set's float32 storage (returned as float64)."""
+    return np.asarray(trajectories, dtype=np.float32).astype(np.float64)
+
+
 def concatenate_outcomes(parts: list[EpisodeOutcomes]) -> EpisodeOutcomes:
     """One :class:`EpisodeOutcomes` from several of the same task, in order."""
     first = parts[0]
@@ -176,15 +181,17 @@ def generate_demonstrations(
         pool = np.flatnonzero(usable)[:demonstrations]
         if pool.size == 0:
             raise RuntimeError(f"the {task.name} expert produced no safe demonstration")
-        pool_trajectories = solved[pool]
+        # The data set stores float32 commands, and a puck or ball outcome can change by
+        # millimetres when the commands change by 1e-6 rad (contacts): every episode is
+        # executed with the commands exactly as stored, so that a replay reproduces it.
+        pool_trajectories = as_stored(solved[pool])
         n_expert = min(pool.size, n_episodes)
         kept_trajectories = [pool_trajectories[:n_expert]]
-        if record_joint_states:  # the solve did not record them: run the pool once more
-            expert_kept = executor.execute(
-                pool_trajectories[:n_expert], goals[pool[:n_expert]], record_joint_states=True
-            )
-        else:
-            expert_kept = select_outcomes(solved_outcomes, pool[:n_expert])
+        expert_kept = executor.execute(
+            pool_trajectories[:n_expert],
+            goals[pool[:n_expert]],
+            record_joint_states=record_joint_states,
+        )
         kept_outcomes = [expert_kept]
         kept = n_expert
         simulated = safe = usable = 0
@@ -196,6 +203,7 @@ def generate_demonstrations(
             bar = tqdm(total=n_episodes, initial=kept, desc=f"{task.name} demonstrations")
         while kept < n_episodes:
             batch, source = perturb(pool_trajectories, task.trajectory_spec, batch_episodes, rng, shaping)
+            batch = as_stored(batch)
             outcome = executor.execute(
                 batch, goals[pool[source]], record_joint_states=record_joint_states
             )

@@ -538,6 +538,22 @@ def test_sim_bridge_interfaces_and_reset(sim_node):
     np.testing.assert_allclose(list(state.position), node._session.task.start_rad)
 
 
+def test_sim_bridge_refuses_a_goal_that_commands_the_blade_into_the_table(ros):
+    # smooth(0.4) bends the shoulder until the blade is commanded 5 mm into the table
+    module = ros("sim_bridge.nodes.sim_bridge_node", real_time_factor=0.0)
+    node = module.SimBridgeNode()
+    goal = goal_for(smooth(node._session.spec, amplitude=0.4))
+    assert node.action_server.goal_callback(goal) == GoalResponse.REJECT
+    (outcome,) = node.publishers["episode_outcome"].messages
+    assert not outcome.executed and "leaves the workspace" in outcome.rejection_reason
+    node.destroy_node()
+    unchecked = ros(
+        "sim_bridge.nodes.sim_bridge_node", real_time_factor=0.0, workspace_check=False
+    ).SimBridgeNode()
+    assert unchecked.action_server.goal_callback(goal) == GoalResponse.ACCEPT
+    unchecked.destroy_node()
+
+
 def test_sim_bridge_executes_a_goal(sim_node):
     from sim_bridge.executor import BatchExecutor
 
@@ -869,7 +885,7 @@ def hockey_dataset(n=3):
     from genrl_ros.data.dataset import TrajectoryDataset
 
     task = make_task("hockey")
-    trajectories = np.stack([smooth(task.trajectory_spec, a) for a in (0.2, 0.3, 0.4)[:n]])
+    trajectories = np.stack([smooth(task.trajectory_spec, a) for a in (0.1, 0.2, 0.3)[:n]])
     trajectories = trajectories.astype(np.float32).astype(np.float64)
     goals = np.array([[0.9, 0.1], [1.0, -0.2], [0.8, 0.3]][:n], np.float32).astype(np.float64)
     with BatchExecutor(task) as executor:

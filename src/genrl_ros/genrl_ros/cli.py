@@ -804,8 +804,13 @@ def _add_train_policy(subparsers: Any) -> None:
     )
     em.add_argument(
         "--invalid-reward", type=_float, metavar="R",
-        help="reward of a trajectory rejected by the joint limits (default: per task, "
-        "hockey -1.5, basketball -10)",
+        help="reward of a trajectory rejected by the joint limits or the workspace check "
+        "(default: per task, hockey -1.5, basketball -10)",
+    )
+    em.add_argument(
+        "--no-workspace-check", dest="workspace_check", action="store_false", default=None,
+        help="execute trajectories whose commands would drive the arm into the scene (the "
+        "hockey blade into the table) instead of refusing them (default: refuse)",
     )
     em.add_argument(
         "--distill-epochs", type=positive_int, metavar="E",

@@ -33,9 +33,8 @@ def em_config_from_args(args: Any) -> EMConfig:
     values: dict[str, Any] = {"seed": args.seed, "eval_goals": args.eval_goals}
     for name in (
         "episodes_per_iteration", "latents_per_goal", "estep_epochs", "minibatch_size", "lr",
-        "kl_weight",
-        "max_kl", "value_epochs", "init_std", "invalid_reward", "distill_epochs",
-        "checkpoint_every",
+        "kl_weight", "max_kl", "value_epochs", "init_std", "invalid_reward", "distill_epochs",
+        "checkpoint_every", "workspace_check",
     ):
         value = getattr(args, name, None)
         if value is not None:

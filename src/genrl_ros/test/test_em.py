@@ -250,6 +250,35 @@ def test_rejected_trajectories_get_the_penalty_and_are_counted(generator, shots)
         trainer.close()
 
 
+def test_the_workspace_check_refuses_the_blade_commanded_into_the_table(generator, shots):
+    class Low(PCAGenerator):
+        """alpha_0 > 0 bends the shoulder forward after the wind-up: the blade into the table."""
+
+        def decode(self, alpha):
+            out = super().decode(alpha)
+            ramp = torch.clamp((torch.arange(self.horizon) - 25) / 10.0, 0.0, 1.0)
+            low = (torch.as_tensor(alpha)[:, :1] > 0).float()
+            out[:, :, 1] += 0.12 * low * ramp
+            return out
+
+    results = {}
+    for check in (True, False):
+        config = EMConfig(episodes_per_iteration=8, invalid_reward=-3.0, workspace_check=check)
+        trainer = EMTrainer(Low(shots, 2), "hockey", config)
+        try:
+            _, results[check] = trainer.iterate()
+        finally:
+            trainer.close()
+    low = [e["alpha_0"] > 0 for e in results[True]]
+    assert 0 < sum(low) < 8
+    assert [not e["executed"] for e in results[True]] == low
+    assert all(e["table_contact_steps"] == 0 for e in results[True])
+    assert all(e["reward"] == -3.0 for e, is_low in zip(results[True], low) if is_low)
+    # without the check the same latents are executed and touch the table
+    assert all(e["executed"] for e in results[False])
+    assert all(e["table_contact_steps"] > 0 for e, is_low in zip(results[False], low) if is_low)
+
+
 # ----------------------------------------------------------------------------- a tiny run
 
 

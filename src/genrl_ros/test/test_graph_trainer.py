@@ -27,6 +27,7 @@ from sim_bridge.trajectory_action import (
     AcceptedGoal,
     FollowJointTrajectoryTypes,
     check_goal,
+    check_workspace,
     goal_to_msg,
     register_follow_joint_trajectory,
 )
@@ -108,7 +109,9 @@ class MessageGraph:
                 torch.as_tensor(np.asarray(decode.latent, np.float32)[None]))[0].numpy()
         trajectory = trajectory_to_msg(
             positions.astype(np.float64), self.generator.joint_names, 0.04, MT)
-        checked = check_goal(goal_to_msg(trajectory, FJT), self.session.spec, 0)
+        # sim_bridge's goal check with its default workspace_check: true
+        checked = check_workspace(
+            check_goal(goal_to_msg(trajectory, FJT), self.session.spec, 0), self.session.task)
         if not isinstance(checked, AcceptedGoal):  # refused before execution
             report = self.session.reject(checked.error_string)
         else:

@@ -92,10 +92,21 @@ class BatchExecutor:
     :param nthread: simulation threads (1 = on the calling thread).
     :param chunk_episodes: episodes simulated per rollout call (bounds memory: the sensor
         buffer holds chunk_episodes x physics steps x sensor values).
+    :param workspace_check: also refuse trajectories whose commands would drive the arm
+        into the scene (:meth:`Task.workspace_violations`, e.g. the hockey blade into the
+        table), like trajectories beyond the joint limits; off by default, so that contacts
+        can be simulated and counted.
     """
 
-    def __init__(self, task: Task | str, nthread: int = 1, chunk_episodes: int = 64) -> None:
+    def __init__(
+        self,
+        task: Task | str,
+        nthread: int = 1,
+        chunk_episodes: int = 64,
+        workspace_check: bool = False,
+    ) -> None:
         self.task = make_task(task) if isinstance(task, str) else task
+        self.workspace_check = bool(workspace_check)
         if nthread < 1:
             raise ValueError(f"nthread must be >= 1, got {nthread}")
         if chunk_episodes < 1:
@@ -221,6 +232,13 @@ class BatchExecutor:
         batch = np.asarray(trajectories, dtype=np.float64)
         if batch.ndim == 2:
             batch = batch[None]
+        if self.workspace_check:
+            within_limits = [i for i, r in enumerate(reasons) if r is None]
+            if within_limits:
+                violations = task.workspace_violations(batch[within_limits])
+                for i, why in zip(within_limits, violations):
+                    if why is not None:
+                        reasons[i] = f"episode {i}: {why}"
         n = batch.shape[0]
         goals = np.asarray(goals_xy, dtype=np.float64).reshape(-1, 2)
         if goals.shape[0] == 1 and n > 1:

@@ -230,6 +230,12 @@ SIM_BRIDGE_PARAMS: tuple[ParamSpec, ...] = (
         exclusive_minimum=True,
     ),
     ParamSpec(
+        "workspace_check",
+        True,
+        "refuse goals whose commands would drive the arm into the scene (the task's workspace "
+        "check: e.g. the hockey blade commanded into the table), like goals beyond the limits",
+    ),
+    ParamSpec(
         "constraints.path_position_rad",
         0.0,
         "default path tolerance of every joint (rad); 0 = not checked",

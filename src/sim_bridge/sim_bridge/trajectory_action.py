@@ -412,6 +412,20 @@ def check_goal(
     )
 
 
+def check_workspace(
+    checked: AcceptedGoal | GoalRejection, task: Any
+) -> AcceptedGoal | GoalRejection:
+    """A goal :func:`check_goal` accepted, refused (INVALID_GOAL) when its commands would
+    drive the arm into the task's scene (:meth:`~sim_bridge.tasks.base.Task.workspace_violations`:
+    e.g. the hockey blade commanded into the table); a rejection is passed on unchanged."""
+    if isinstance(checked, GoalRejection):
+        return checked
+    why = task.workspace_violations(checked.commands[None])[0]
+    if why is None:
+        return checked
+    return GoalRejection(ResultCode.INVALID_GOAL, f"the trajectory leaves the workspace: {why}")
+
+
 def resample_commands(
     positions: np.ndarray, times_ns: np.ndarray, spec: TrajectorySpec
 ) -> np.ndarray:

@@ -1,8 +1,11 @@
 """Hockey in real MuJoCo: executor determinism and rejection, contacts, the scripted expert."""
 
+import re
+
 import mujoco
 import numpy as np
 import pytest
+from rosbags.typesys import Stores, get_typestore
 
 from sim_bridge.executor import BatchExecutor
 from sim_bridge.experts.hockey import (
@@ -16,7 +19,20 @@ from sim_bridge.experts.hockey import (
 )
 from sim_bridge.experts.shaping import ShapingConfig, perturb
 from sim_bridge.tasks.hockey import PUCK_START_XY, Hockey
+from sim_bridge.ros_conversions import trajectory_to_msg
 from sim_bridge.trajectory import TrajectoryError, check_trajectories
+from sim_bridge.trajectory_action import (
+    FollowJointTrajectoryTypes,
+    GoalRejection,
+    ResultCode,
+    check_goal,
+    check_workspace,
+    goal_to_msg,
+    register_follow_joint_trajectory,
+)
+
+TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
+register_follow_joint_trajectory(TYPESTORE)
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +145,42 @@ def test_blade_into_the_table_is_counted_as_unsafe(expert):
     assert outcome.unsafe[0]
     assert outcome.extras["min_blade_clearance_m"][0] < 0.0  # pressed into the table
     assert not expert.task.demonstration_ok(outcome)[0]
+
+
+def test_workspace_check_refuses_the_blade_commanded_into_the_table(expert, shots):
+    task = expert.task
+    _, commands = expert.feasible(HockeyShot(0.0, 0.8))
+    lowered = commands.copy()
+    lowered[:, 1] += 0.12 * np.clip((np.arange(task.horizon) - 25) / 10.0, 0.0, 1.0)
+    batch = np.stack([commands, lowered, shots[1][1]])
+    clearance = task.commanded_blade_clearance(batch)
+    # the expert commands its stroke 15 mm above the table; the lowered shot goes into it
+    assert clearance[0].min() == pytest.approx(0.015, abs=2e-3)
+    assert clearance[1].min() < -0.01
+    # at the start the commanded and the simulated clearance agree (the arm is at rest)
+    assert clearance[0, 0] == pytest.approx(0.13, abs=3e-3)
+    reasons = task.workspace_violations(batch)
+    assert reasons[0] is None and reasons[2] is None
+    assert re.search(r"commanded blade clearance -\d+\.\d mm at step \d+ .* below the "
+                     r"workspace margin of 4 mm above the table top", reasons[1])
+    checked = BatchExecutor(task, workspace_check=True)
+    outcome = checked.execute(batch, np.array([1.0, 0.0]), on_invalid="skip")
+    assert outcome.executed.tolist() == [True, False, True]
+    assert outcome.rejection[1].startswith("episode 1: commanded blade clearance")
+    assert (outcome.contact_steps[1] == 0).all()  # nothing simulated
+    with pytest.raises(TrajectoryError, match="episode 1: commanded blade clearance"):
+        checked.execute(batch, np.array([1.0, 0.0]))
+    # the action server's check refuses it as an invalid goal, and passes the expert's shot
+    trajectory_types = FollowJointTrajectoryTypes.from_typestore(TYPESTORE)
+    for positions, refused in ((commands, False), (lowered, True)):
+        message = trajectory_to_msg(positions, task.joint_names, task.control_dt_s,
+                                    trajectory_types.msg)
+        verdict = check_workspace(
+            check_goal(goal_to_msg(message, trajectory_types), task.trajectory_spec, 0), task)
+        assert isinstance(verdict, GoalRejection) == refused
+        if refused:
+            assert verdict.code == ResultCode.INVALID_GOAL
+            assert "leaves the workspace" in verdict.error_string
 
 
 def test_blade_clearance_is_the_lowest_corner_above_the_table(expert, shots):

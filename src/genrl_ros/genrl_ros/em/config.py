@@ -112,6 +112,10 @@ class EMConfig:
     #: samples are kept as drawn); None = 1 for a uniform prior (the InfoGAN's support), no clip
     #: for a normal prior
     latent_bound: float | None = None
+    #: refuse, before execution, trajectories whose commands would drive the arm into the
+    #: scene (the task's workspace check, e.g. the hockey blade commanded into the table): they
+    #: are not executed and get ``invalid_reward``, like trajectories beyond the joint limits
+    workspace_check: bool = True
 
     # ---- image policy (input remapping, Appendix A.1) -----------------------------------------
     #: epochs of the M-step distillation KL(q(.|goal) || pi(.|image)) over the image buffer

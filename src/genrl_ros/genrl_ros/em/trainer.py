@@ -199,13 +199,18 @@ class EpisodeSource(Protocol):
 class SimulatedEpisodes:
     """The default :class:`EpisodeSource`: decode the latents into trajectories (N, T, 7)
     with ``decode`` and execute them in :class:`~sim_bridge.executor.BatchExecutor`;
-    trajectories beyond the joint limits are not simulated (``executed`` False)."""
+    trajectories beyond the joint limits (or, with ``workspace_check``, commanded into the
+    scene) are not simulated (``executed`` False)."""
 
     def __init__(
-        self, task: Task, decode: Callable[[np.ndarray], np.ndarray], nthread: int = 1
+        self,
+        task: Task,
+        decode: Callable[[np.ndarray], np.ndarray],
+        nthread: int = 1,
+        workspace_check: bool = False,
     ) -> None:
         self.decode = decode
-        self.executor = BatchExecutor(task, nthread=nthread)
+        self.executor = BatchExecutor(task, nthread=nthread, workspace_check=workspace_check)
 
     def run(self, goals: np.ndarray, latents: np.ndarray) -> EpisodeResults:
         outcomes = self.executor.execute(self.decode(latents), goals, on_invalid="skip")
@@ -334,7 +339,7 @@ class EMTrainer:
 
         self.episode_source: EpisodeSource = (
             episode_source if episode_source is not None
-            else SimulatedEpisodes(self.task, self.decode, nthread)
+            else SimulatedEpisodes(self.task, self.decode, nthread, config.workspace_check)
         )
         self.iteration = 0
         self.episodes = 0

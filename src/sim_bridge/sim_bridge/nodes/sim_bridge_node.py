@@ -59,6 +59,7 @@ from sim_bridge.trajectory_action import (
     GoalRejection,
     GoalState,
     check_goal,
+    check_workspace,
     feedback_to_msg,
     result_to_msg,
 )
@@ -256,13 +257,16 @@ class SimBridgeNode(Node):
 
     # ------------------------------------------------------------------ action server
     def _check(self, goal):
-        return check_goal(
+        checked = check_goal(
             goal,
             self._session.spec,
             self._now_ns(),
             self._constraints(),
             self._params["velocity_margin"],
         )
+        if self._params["workspace_check"]:
+            checked = check_workspace(checked, self._session.task)
+        return checked
 
     def _on_goal(self, goal_request) -> GoalResponse:
         checked = self._check(goal_request)

@@ -105,6 +105,12 @@ class Task(ABC):
         (e.g. a safety margin to the table), shape (N,). By default all of them."""
         return np.ones(len(outcomes), dtype=bool)
 
+    def workspace_violations(self, positions: np.ndarray) -> list[str | None]:
+        """Per trajectory, why its joint position commands (N, T, 7) would drive the arm into
+        the scene (checked by forward kinematics at the commanded positions, before any
+        simulation), or None. By default nothing is checked."""
+        return [None] * np.asarray(positions).reshape(-1, self.horizon, self.n_joints).shape[0]
+
     def extra_controls(self, n_episodes: int) -> tuple[int, np.ndarray | None]:
         """Additional rollout control columns (beyond actuator set-points).
 

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import mujoco
@@ -37,6 +38,12 @@ AT_REST_SPEED_M_S = 0.01
 #: decoded from a model of the demonstrations deviate from them by millimetres, and must
 #: not touch the table for that
 DEMO_MIN_BLADE_CLEARANCE_M = 0.005
+#: the workspace check (:meth:`Hockey.workspace_violations`, used by EM training and the
+#: sim_bridge node): a trajectory whose commanded joint positions put the blade's lowest
+#: corner closer than this to the table top is refused before execution (m). At the commanded
+#: positions the demonstrations keep about 5 mm; decoded trajectories that touched the table
+#: in EM training were commanded 11 mm below to 0.2 mm above it.
+COMMAND_MIN_BLADE_CLEARANCE_M = 0.004
 
 # Blade centre at (0.30, 0, 0.15) m, face normal +x, stick vertical (solved with ArmIK and
 # rounded; test_tasks checks the pose).
@@ -109,6 +116,46 @@ class Hockey(Task):
         for axis, half in zip(("blade_xaxis", "blade_yaxis", "blade_zaxis"), BLADE_HALF_SIZE_M):
             half_extent += half * np.abs(sensordata[..., self.sensor_slice(model, axis).start + 2])
         return centre_z - half_extent
+
+    @cached_property
+    def _kinematics_model(self) -> mujoco.MjModel:
+        return self.build_model()
+
+    def commanded_blade_clearance(self, positions: np.ndarray) -> np.ndarray:
+        """Height (m) of the blade's lowest corner above the table top at every command, by
+        forward kinematics at the commanded joint positions (no dynamics), (N, T)."""
+        commands = np.asarray(positions, dtype=np.float64).reshape(-1, self.horizon, self.n_joints)
+        model = self._kinematics_model
+        data = mujoco.MjData(model)
+        data.qpos[:] = self.initial_qpos(model)
+        site = model.site("blade_center").id
+        half = np.asarray(BLADE_HALF_SIZE_M)
+        clearance = np.empty(commands.shape[:2])
+        for i, trajectory in enumerate(commands):
+            for k, q in enumerate(trajectory):
+                data.qpos[: self.n_joints] = q
+                mujoco.mj_kinematics(model, data)
+                # z components of the blade's x, y, z axes (the site frame's columns)
+                axes_z = data.site_xmat[site].reshape(3, 3)[2]
+                clearance[i, k] = data.site_xpos[site, 2] - np.abs(axes_z) @ half
+        return clearance
+
+    def workspace_violations(self, positions: np.ndarray) -> list[str | None]:
+        """A trajectory is refused when a command puts the blade's lowest corner less than
+        ``COMMAND_MIN_BLADE_CLEARANCE_M`` above the table top (the puck is hit by the blade's
+        face, never by pressing it onto the table)."""
+        reasons: list[str | None] = []
+        for row in self.commanded_blade_clearance(positions):
+            step = int(np.argmin(row))
+            if row[step] < COMMAND_MIN_BLADE_CLEARANCE_M:
+                reasons.append(
+                    f"commanded blade clearance {row[step] * 1e3:.1f} mm at step {step} "
+                    f"(t = {(step + 1) * self.control_dt_s:.2f} s) is below the workspace margin "
+                    f"of {COMMAND_MIN_BLADE_CLEARANCE_M * 1e3:.0f} mm above the table top"
+                )
+            else:
+                reasons.append(None)
+        return reasons
 
     def demonstration_ok(self, outcomes) -> np.ndarray:
         """Demonstrations keep ``DEMO_MIN_BLADE_CLEARANCE_M`` between blade and table."""

@@ -118,7 +118,8 @@ def test_config_defaults_validation_and_json():
 
 
 def test_several_latents_per_goal_repeat_each_goal(generator):
-    trainer = EMTrainer(generator, "hockey", EMConfig(episodes_per_iteration=12, latents_per_goal=3))
+    config = EMConfig(episodes_per_iteration=12, latents_per_goal=3)
+    trainer = EMTrainer(generator, "hockey", config)
     planned = trainer.sample_episodes()
     goals = planned.goals.reshape(4, 3, 2)
     assert (goals == goals[:, :1]).all()

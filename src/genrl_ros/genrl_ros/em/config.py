@@ -62,9 +62,9 @@ class EMConfig:
     # ---- Algorithm 1, sampling --------------------------------------------------------------
     #: N, episodes (goal, latent, trajectory, reward) collected per iteration with pi_theta
     episodes_per_iteration: int = 64
-    #: latents drawn per sampled goal: N / latents_per_goal goals, each repeated (the value
-    #: fit then sees several rewards per goal, and the advantages r - V(s) of one goal compare
-    #: its latents rather than goals of different difficulty); 1 = one latent per goal
+    #: latents drawn per sampled goal: N / latents_per_goal goals, each repeated, so that the
+    #: value fit sees several rewards per goal; 1 = one latent per goal (Algorithm 1). Measured
+    #: on basketball (N = 256, seed 0, 100 iterations): 4 gave 0.269 m vs 0.276 m, no clear gain
     latents_per_goal: int = 1
 
     # ---- E-step (Eq. 5): maximise E_{alpha~pi}[q/pi * A] - kl_weight * KL(q || pi) ------------
@@ -145,8 +145,8 @@ class EMConfig:
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
         for name in (
             "episodes_per_iteration", "latents_per_goal", "estep_epochs", "minibatch_size",
-            "value_epochs", "distill_epochs", "distill_minibatch_size", "image_buffer_size", "image_size",
-            "eval_goals", "checkpoint_every",
+            "value_epochs", "distill_epochs", "distill_minibatch_size", "image_buffer_size",
+            "image_size", "eval_goals", "checkpoint_every",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

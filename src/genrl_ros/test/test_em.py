@@ -121,6 +121,7 @@ def test_several_latents_per_goal_repeat_each_goal(generator):
     config = EMConfig(episodes_per_iteration=12, latents_per_goal=3)
     trainer = EMTrainer(generator, "hockey", config)
     planned = trainer.sample_episodes()
+    trainer.close()
     goals = planned.goals.reshape(4, 3, 2)
     assert (goals == goals[:, :1]).all()
     assert len(np.unique(goals[:, 0], axis=0)) == 4

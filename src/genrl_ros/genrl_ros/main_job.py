@@ -514,7 +514,7 @@ def task_report(task: str, record: dict[str, Any], out: Path) -> list[str]:
         f"evaluated on {p['eval_goals']} held-out goals, success within "
         f"{_f(p['success_radius_m'], 2)} m.",
         "",
-        "| median distance (m) | mean distance (m) | success rate | rejected (joint limits) "
+        "| median distance (m) | mean distance (m) | success rate | rejected (limits, workspace) "
         "| table-contact steps over training | in the evaluation | invalid training episodes "
         "| training episodes |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",

@@ -50,6 +50,12 @@ COMMAND_MIN_BLADE_CLEARANCE_M = 0.004
 START_RAD = np.array([0.0, -0.7828, 0.0, -2.2774, 0.0, 1.4946, 0.0])
 
 
+def lowest_blade_corner_z(centre_z: np.ndarray, axes_z: np.ndarray) -> np.ndarray:
+    """Height (m) of the blade box's lowest corner: its centre height (...) minus the half
+    sizes times the |z components| of the blade's x, y, z axes (..., 3)."""
+    return centre_z - np.abs(axes_z) @ np.asarray(BLADE_HALF_SIZE_M)
+
+
 class Hockey(Task):
     name = "hockey"
     horizon = 69
@@ -112,10 +118,12 @@ class Hockey(Task):
         """Height (m) of the blade's lowest corner above the table top at every physics step,
         (N, nstep); negative when it presses into the table."""
         centre_z = sensordata[..., self.sensor_slice(model, "blade_pos").start + 2]
-        half_extent = np.zeros(centre_z.shape)
-        for axis, half in zip(("blade_xaxis", "blade_yaxis", "blade_zaxis"), BLADE_HALF_SIZE_M):
-            half_extent += half * np.abs(sensordata[..., self.sensor_slice(model, axis).start + 2])
-        return centre_z - half_extent
+        axes_z = np.stack(
+            [sensordata[..., self.sensor_slice(model, axis).start + 2]
+             for axis in ("blade_xaxis", "blade_yaxis", "blade_zaxis")],
+            axis=-1,
+        )
+        return lowest_blade_corner_z(centre_z, axes_z)
 
     @cached_property
     def _kinematics_model(self) -> mujoco.MjModel:
@@ -129,15 +137,14 @@ class Hockey(Task):
         data = mujoco.MjData(model)
         data.qpos[:] = self.initial_qpos(model)
         site = model.site("blade_center").id
-        half = np.asarray(BLADE_HALF_SIZE_M)
         clearance = np.empty(commands.shape[:2])
         for i, trajectory in enumerate(commands):
             for k, q in enumerate(trajectory):
                 data.qpos[: self.n_joints] = q
                 mujoco.mj_kinematics(model, data)
-                # z components of the blade's x, y, z axes (the site frame's columns)
+                # row 2 of the site frame: z components of the blade's x, y, z axes
                 axes_z = data.site_xmat[site].reshape(3, 3)[2]
-                clearance[i, k] = data.site_xpos[site, 2] - np.abs(axes_z) @ half
+                clearance[i, k] = lowest_blade_corner_z(data.site_xpos[site, 2], axes_z)
         return clearance
 
     def workspace_violations(self, positions: np.ndarray) -> list[str | None]:

@@ -96,15 +96,42 @@ def test_vae_encoder_is_symmetric_with_two_heads():
 def test_infogan_discriminator_and_q_are_table8():
     model = gan(6)
     d = model.discriminator
-    assert layer_spec(d.shared) == [("Linear", T * 7, 256), ("ReLU",), ("Linear", 256, 128), ("ReLU",)]
+    # the input: the trajectory and its joint velocities (Table 8 leaves "in" open)
+    width = T * 7 + (T - 1) * 7
+    assert layer_spec(d.shared) == [("Linear", width, 256), ("ReLU",), ("Linear", 256, 128), ("ReLU",)]
     assert layer_spec(d.d_head) == [("Linear", 128, 1), ("Sigmoid",)]
     assert layer_spec(d.q_head) == [("Linear", 128, 64), ("Linear", 64, 6)]
-    x = torch.randn(5, T * 7)
+    x = torch.randn(5, width)
     p = d.probability(x)
     assert p.shape == (5, 1) and bool(((p > 0) & (p < 1)).all())
     logits, q = d(x)
     assert logits.shape == (5,) and q.shape == (5, 6)
     torch.testing.assert_close(torch.sigmoid(logits)[:, None], p)
+
+
+
+def test_infogan_discriminator_sees_joint_velocities():
+    model = gan(2)
+    trajectories = data(64)
+    model.set_normalization(trajectories)
+    velocity = np.diff(trajectories.astype(np.float64), axis=1) / 0.04
+    np.testing.assert_allclose(model.velocity_scale.numpy(), velocity.std(axis=(0, 1)), rtol=1e-5)
+    radians = torch.as_tensor(trajectories[:3], dtype=torch.float32)
+    flat = model.normalize(radians)
+    features = model.discriminator_input(flat)
+    assert features.shape == (3, T * 7 + (T - 1) * 7)
+    torch.testing.assert_close(features[:, : T * 7], flat)
+    expected = (radians[:, 1:] - radians[:, :-1]) / 0.04 / model.velocity_scale
+    torch.testing.assert_close(features[:, T * 7 :], expected.reshape(3, -1), rtol=1e-4, atol=1e-4)
+    # a 1 mrad zig-zag adds +-0.025 rad/s to every velocity the discriminator sees
+    jitter = radians.clone()
+    jitter[:, ::2] += 1e-3
+    jittery = model.discriminator_input(model.normalize(jitter))[:, T * 7 :]
+    added = (jittery - features[:, T * 7 :]).reshape(3, T - 1, 7) * model.velocity_scale
+    sign = torch.tensor([(-1.0) ** (k + 1) for k in range(T - 1)])[None, :, None]
+    torch.testing.assert_close(added, 0.025 * sign.expand_as(added), rtol=0, atol=1e-3)
+    # the velocity scale is saved with the model
+    assert "velocity_scale" in model.state_dict()
 
 
 # ----------------------------------------------------------------------------- interface

@@ -17,11 +17,12 @@ from sim_bridge.tasks.basketball import (
     NO_CROSSING_PENALTY_M,
     RELEASE_STEP,
     RIM_Z_M,
+    COMMAND_MIN_SCENE_CLEARANCE_M,
     Basketball,
     rim_crossing_distance,
     rim_crossings,
 )
-from sim_bridge.trajectory import check_trajectories
+from sim_bridge.trajectory import TrajectoryError, check_trajectories
 
 
 @pytest.fixture(scope="module")
@@ -274,3 +275,44 @@ def test_expert_solves_goals(task, expert):
     assert len(throws) == 5 and commands.shape == (5, task.horizon, 7)
     assert np.all(outcome.distance_m < 0.25), outcome.distance_m
     assert not outcome.unsafe.any()
+
+
+def _ramp_to(task, target_rad):
+    """Commands from the start configuration to ``target_rad`` in 2 s, then holding it."""
+    share = np.clip(np.arange(1, task.horizon + 1) / 50.0, 0.0, 1.0)[:, None]
+    return task.start_rad + share * (np.asarray(target_rad) - task.start_rad)
+
+
+def test_workspace_check_refuses_commands_into_the_pedestal_or_the_arm(task, expert):
+    rng = np.random.default_rng(5)
+    throws = [
+        BasketballThrow(a, s) for a, s in zip(rng.uniform(-1.5, 1.5, 12), rng.uniform(0.0, 1.0, 12))
+    ]
+    _, throw_commands = expert.trajectories(throws)
+    # within the joint limits, but folded down into the pedestal / link 7 into link 4
+    into_pedestal = _ramp_to(task, [-1.4, 0.93, 1.15, -2.69, -0.72, 1.57, 0.96])
+    into_itself = _ramp_to(task, [2.06, 1.27, 2.18, -1.66, -1.31, 0.01, 0.84])
+    batch = np.concatenate([throw_commands, [into_pedestal, into_itself]])
+    assert all(r is None for r in check_trajectories(batch, task.trajectory_spec))
+    clearance = task.commanded_clearances(batch)
+    assert clearance.shape == (len(batch), task.horizon, 2)
+    assert (clearance[:-2, :, 0] > 0.05).all()  # throws stay > 5 cm from floor and pedestal
+    assert (clearance[:-2, :, 1] > 0.0).all()
+    assert clearance[-2, :, 0].min() < -0.01 and clearance[-1, :, 1].min() < -0.005
+    reasons = task.workspace_violations(batch)
+    assert all(r is None for r in reasons[:-2])
+    assert "the arm to the floor or the pedestal" in reasons[-2]
+    assert f"workspace margin of {COMMAND_MIN_SCENE_CLEARANCE_M * 1e3:.0f} mm" in reasons[-2]
+    assert "between two arm links" in reasons[-1]
+    goals = np.tile([2.0, 0.0], (len(batch), 1))
+    with BatchExecutor(task) as unchecked:
+        outcome = unchecked.execute(batch[-2:], goals[-2:])
+    # executed, both hit what the check measured
+    assert outcome.contact_steps_of("robot_floor")[0] > 0
+    assert outcome.contact_steps_of("robot_self")[1] > 0
+    with BatchExecutor(task, workspace_check=True) as checked:
+        outcome = checked.execute(batch, goals, on_invalid="skip")
+        assert outcome.executed.tolist() == [True] * len(throws) + [False, False]
+        assert not outcome.unsafe.any()
+        with pytest.raises(TrajectoryError, match=f"episode {len(throws)}: commanded clearance"):
+            checked.execute(batch, goals)

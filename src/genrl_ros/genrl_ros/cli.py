@@ -816,6 +816,21 @@ def _add_train_policy(subparsers: Any) -> None:
         "--distill-epochs", type=positive_int, metavar="E",
         help=f"image policy: distillation epochs per iteration (default: {defaults.distill_epochs})",
     )
+    em.add_argument(
+        "--warm-start", type=path_str, metavar="DIR",
+        help="demonstration dataset (genrl demos): before EM, fit the policy to the latents "
+        "of the demonstrations that reached their goal (default: no warm start)",
+    )
+    em.add_argument(
+        "--warm-start-std", type=positive_float, metavar="S",
+        help=f"policy std after the warm start (default: {defaults.warm_start_std})",
+    )
+    em.add_argument(
+        "--warm-start-max-distance", type=positive_float, metavar="M",
+        dest="warm_start_max_distance_m",
+        help="demonstrations that ended at most M metres from their goal (default: a tenth "
+        "of the success radius)",
+    )
     parser.add_argument(
         "--checkpoint-every", type=positive_int, metavar="N",
         help=f"write last.pt every N iterations (default: {defaults.checkpoint_every})",

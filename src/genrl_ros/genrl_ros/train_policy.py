@@ -34,7 +34,7 @@ def em_config_from_args(args: Any) -> EMConfig:
     for name in (
         "episodes_per_iteration", "latents_per_goal", "estep_epochs", "minibatch_size", "lr",
         "kl_weight", "max_kl", "value_epochs", "init_std", "invalid_reward", "distill_epochs",
-        "checkpoint_every", "workspace_check",
+        "checkpoint_every", "workspace_check", "warm_start_std", "warm_start_max_distance_m",
     ):
         value = getattr(args, name, None)
         if value is not None:
@@ -93,6 +93,17 @@ def run_train_policy(args: Any) -> dict[str, Any]:
         f"({model_info['path']}), {args.observation} policy, {args.iterations} iterations x "
         f"{config.episodes_per_iteration} episodes"
     )
+    pairs = None
+    if getattr(args, "warm_start", None):
+        from genrl_ros.em.warm_start import demonstration_pairs  # noqa: PLC0415
+        from genrl_ros.train_model import load_training_data  # noqa: PLC0415
+
+        dataset, _ = load_training_data(data=args.warm_start)
+        pairs = demonstration_pairs(
+            generator, dataset, config.warm_start_max_distance_for(args.task)
+        )
+        _log(f"warm start from {len(pairs)} of {dataset.n_episodes} demonstrations "
+             f"({args.warm_start})")
     summary = train_em(
         generator,
         args.task,
@@ -107,5 +118,6 @@ def run_train_policy(args: Any) -> dict[str, Any]:
         progress=not args.no_progress,
         export_onnx=None if args.no_onnx else "dynamo",
         log=_log,
+        warm_start_pairs=pairs,
     )
     return summary

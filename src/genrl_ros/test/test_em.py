@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from genrl_ros import cli
+from genrl_ros.data.dataset import TrajectoryDataset
 from genrl_ros.em.config import EMConfig
 from genrl_ros.em.trainer import (
     CURVE_FILE,
@@ -33,7 +34,9 @@ from genrl_ros.em.trainer import (
     load_policy,
     train_em,
 )
+from genrl_ros.em.warm_start import demonstration_pairs, warm_start
 from sim_bridge.arm import JOINT_NAMES
+from sim_bridge.executor import BatchExecutor
 
 
 class PCAGenerator:
@@ -62,6 +65,10 @@ class PCAGenerator:
         flat = self.mean + np.asarray(alpha, dtype=np.float64) @ self.basis
         return torch.as_tensor(flat.reshape(-1, self.horizon, len(self.joint_names)),
                                dtype=torch.float32)
+
+    def infer_latent(self, trajectories: torch.Tensor) -> torch.Tensor:
+        flat = np.asarray(trajectories, dtype=np.float64).reshape(len(trajectories), -1)
+        return torch.as_tensor((flat - self.mean) @ np.linalg.pinv(self.basis), dtype=torch.float32)
 
 
 @pytest.fixture(scope="module")
@@ -300,6 +307,77 @@ def test_tiny_em_run_improves_the_policy(generator):
     assert all(r["kl"] <= 0.5 for r in rows)
 
 
+# ----------------------------------------------------------------------------- warm start
+
+
+@pytest.fixture(scope="module")
+def shot_dataset(shots) -> TrajectoryDataset:
+    """The 25 shots as simulated demonstrations: goal = where the puck ended, except 5 goals
+    moved 0.3 m away (missed) and one shot marked unsafe (a blade-table contact)."""
+    from sim_bridge.tasks import make_task
+
+    task = make_task("hockey")
+    with BatchExecutor(task) as executor:
+        outcome = executor.execute(shots, np.zeros((len(shots), 2)))
+    goals = outcome.final_object_pos[:, :2].copy()
+    goals[::5, 0] += 0.3
+    distance = np.linalg.norm(outcome.final_object_pos[:, :2] - goals, axis=1)
+    contacts = np.zeros((len(shots), len(task.contact_classes)), np.int32)
+    contacts[1, [c.name for c in task.contact_classes].index("blade_table")] = 3
+    return TrajectoryDataset(
+        task="hockey", horizon=task.horizon, control_dt_s=task.control_dt_s,
+        joint_names=task.joint_names, trajectories=shots, goals_xy=goals,
+        final_object_pos=outcome.final_object_pos, rewards=-distance, distance_m=distance,
+        contact_steps=contacts, contact_classes=tuple(c.name for c in task.contact_classes),
+        unsafe_classes=tuple(c.name for c in task.contact_classes if c.unsafe),
+        joint_limit_violation_steps=np.zeros(len(shots), np.int32),
+        is_expert=np.ones(len(shots), bool),
+    )
+
+
+def test_warm_start_fits_the_policy_to_the_demonstrations_that_reached_their_goal(
+    generator, shot_dataset
+):
+    pairs = demonstration_pairs(generator, shot_dataset, 0.005)
+    assert len(pairs) == 25 - 5 - 1  # neither the missed goals nor the unsafe shot
+    keep = np.ones(25, bool)
+    keep[::5] = False
+    keep[1] = False
+    np.testing.assert_allclose(pairs.goals_xy, shot_dataset.goals_xy[keep])
+    np.testing.assert_allclose(
+        pairs.latents, generator.infer_latent(shot_dataset.trajectories[keep]).numpy(), atol=1e-6
+    )
+    config = EMConfig(seed=0, warm_start_epochs=400, warm_start_std=0.3)
+    trainer = EMTrainer(generator, "hockey", config)
+    try:
+        goals = pairs.goals_xy.astype(np.float64)
+        before = trainer.evaluate(goals)
+        stats = warm_start(trainer, pairs)
+        after = trainer.evaluate(goals)
+        with torch.no_grad():
+            mean, std = trainer.policy(torch.as_tensor(pairs.goals_xy))
+        assert trainer.iteration == 0 and trainer.episodes == 0
+        with pytest.raises(ValueError, match="comes before EM"):
+            trainer.iterate()
+            warm_start(trainer, pairs)
+    finally:
+        trainer.close()
+    assert stats["pairs"] == 19 and max(stats["fit_rms_residual"]) < 0.15
+    np.testing.assert_allclose(mean.numpy(), pairs.latents, atol=0.4)
+    torch.testing.assert_close(std, torch.full_like(std, 0.3))
+    # the 2-D generator only approximates the shots, yet their goals are reached far better
+    assert after["median_distance_m"] < 0.5 * before["median_distance_m"]
+    # a dataset of another task is refused
+    other = TrajectoryDataset(**{**shot_dataset.__dict__, "task": "basketball"})
+    with pytest.raises(ValueError, match="does not fit the generator"):
+        demonstration_pairs(generator, other, 0.005)
+    missed = TrajectoryDataset(**{**shot_dataset.__dict__,
+                                  "distance_m": shot_dataset.distance_m + 0.3})
+    with pytest.raises(ValueError, match="none of the 25 demonstrations is safe and ended "
+                                         "within 0.005 m"):
+        demonstration_pairs(generator, missed, 0.005)
+
+
 # ----------------------------------------------------------------------------- run directory
 
 
@@ -394,6 +472,35 @@ def test_train_policy_command(shots, tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
     assert cli.main([*argv[:2], "basketball", *argv[3:-5], "--out", str(tmp_path / "b")]) == 2
     assert "does not match" in capsys.readouterr().err
+
+
+def test_train_policy_command_with_a_warm_start(shots, shot_dataset, tmp_path, capsys):
+    model = _tiny_vae_checkpoint(tmp_path / "vae" / "best.pt", shots)
+    shot_dataset.save(tmp_path / "demos")
+    out = tmp_path / "policy"
+    argv = ["train-policy", "--task", "hockey", "--model", str(model.parent), "--iterations", "1",
+            "--episodes-per-iteration", "4", "--eval-goals", "4", "--out", str(out),
+            "--no-onnx", "--no-progress", "--json", "--warm-start", str(tmp_path / "demos"),
+            "--warm-start-std", "0.2"]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert "warm start from 19 of 25 demonstrations" in captured.err
+    assert summary["warm_start"]["pairs"] == 19 and summary["warm_start"]["std"] == 0.2
+    assert summary["warm_start"]["max_distance_m"] == 0.005  # a tenth of the success radius
+    assert 0 <= summary["warm_start"]["eval_success_rate"] <= 1
+    assert json.loads((out / "warm_start.json").read_text())["pairs"] == 19
+    run = json.loads((out / "run.json").read_text())
+    assert run["warm_start"]["pairs"] == 19 and len(run["warm_start"]["pairs_sha256"]) == 64
+    # resuming it without the warm start (or from other demonstrations) is refused
+    more = [*argv[:6], "2", *argv[7:-4], "--resume"]
+    assert cli.main(more) == 2
+    assert "cannot resume" in capsys.readouterr().err
+    assert cli.main([*more, "--warm-start", str(tmp_path / "demos"), "--warm-start-std", "0.2"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["iterations"] == 2
+    # a missing dataset is named
+    assert cli.main([*argv[:-4], "--warm-start", str(tmp_path / "nothing"), "--overwrite"]) == 2
+    assert "no dataset at" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -73,6 +73,7 @@ import numpy as np
 import torch
 
 from genrl_ros.em.config import FIXED_ON_RESUME, OBSERVATIONS, EMConfig
+from genrl_ros.em.warm_start import WarmStartPairs, warm_start
 from genrl_ros.run_dir import (
     LAST_FILE,
     RUN_FILE,
@@ -106,6 +107,7 @@ CURVE_FILE = "curve.csv"
 CURVE_PNG = "curve.png"
 EVAL_FILE = "eval.json"
 SUMMARY_FILE = "summary.json"
+WARM_START_FILE = "warm_start.json"
 #: seed of the held-out evaluation goals (a stream separate from every training seed)
 EVAL_SEED = 20240607
 #: halvings tried to bring a step that leaves the trust region back inside it
@@ -1023,6 +1025,8 @@ class RunRecorder:
             "curve_png": str(out / CURVE_PNG),
             "episodes_csv": str(out / EPISODES_FILE),
             "seed": config.seed,
+            "warm_start": (json.loads((out / WARM_START_FILE).read_text())
+                           if (out / WARM_START_FILE).exists() else None),
         }
         atomic_write_text(out / SUMMARY_FILE,
                            json.dumps(_finite(summary), indent=2, sort_keys=True) + "\n")
@@ -1059,6 +1063,7 @@ def train_em(
     export_onnx: str | None = "dynamo",
     stop_after: int | None = None,
     log: Callable[[str], None] | None = None,
+    warm_start_pairs: WarmStartPairs | None = None,
 ) -> dict[str, Any]:
     """Train a latent policy with EM for ``iterations`` iterations in the run directory
     ``out``, evaluate it on ``config.eval_goals`` held-out goals and write the outputs.
@@ -1072,6 +1077,9 @@ def train_em(
     :param export_onnx: ``dynamo`` / ``torchscript`` exporter for ``policy.onnx``, or None.
     :param stop_after: return after this many new iterations without the final evaluation
         (simulates an interruption; the checkpoint is written as usual).
+    :param warm_start_pairs: (goal, latent) pairs of demonstrations
+        (:func:`~genrl_ros.em.warm_start.demonstration_pairs`): a fresh run first fits the
+        policy to them (:func:`~genrl_ros.em.warm_start.warm_start`, ``warm_start.json``).
     :returns: the summary (also written to ``summary.json`` when the run is complete).
     """
     config = config if config is not None else EMConfig()
@@ -1079,11 +1087,23 @@ def train_em(
     out = Path(out)
     say = log or (lambda message: None)
     run_info = run_info_of(generator, task, observation, config, model_info)
+    run_info["warm_start"] = warm_start_pairs.describe() if warm_start_pairs is not None else None
     checkpoint = open_run_dir(out, run_info, iterations, resume=resume, overwrite=overwrite)
 
     trainer = EMTrainer(generator, task, config, observation=observation, nthread=nthread)
     try:
         run = RunRecorder(out, trainer, run_info, checkpoint, say)
+        if checkpoint is None and warm_start_pairs is not None:
+            stats = warm_start(trainer, warm_start_pairs)
+            evaluation = trainer.evaluate(evaluation_goals(trainer.task, config.eval_goals))
+            stats["eval_median_distance_m"] = evaluation["median_distance_m"]
+            stats["eval_success_rate"] = evaluation["success_rate"]
+            atomic_write_text(out / WARM_START_FILE,
+                              json.dumps(_finite(stats), indent=2, sort_keys=True) + "\n")
+            say(
+                f"warm start: {stats['pairs']} demonstrations, held-out median "
+                f"{stats['eval_median_distance_m']:.3f} m before EM"
+            )
         bar = None
         if progress and trainer.iteration < iterations:
             from tqdm.auto import tqdm  # noqa: PLC0415
@@ -1140,15 +1160,16 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
 def _check_resume(out: Path, checkpoint: dict[str, Any], run_info: dict[str, Any]) -> None:
     saved = json.loads(checkpoint["run_json"])
     problems = []
-    for key in ("task", "observation", "latent_dim", "prior"):
-        if saved.get(key) != run_info[key]:
-            problems.append(f"{key} {saved.get(key)!r} -> {run_info[key]!r}")
+    for key in ("task", "observation", "latent_dim", "prior", "warm_start"):
+        if saved.get(key) != run_info.get(key):
+            problems.append(f"{key} {saved.get(key)!r} -> {run_info.get(key)!r}")
     old_sha = (saved.get("model") or {}).get("model_sha256")
     new_sha = run_info["model"].get("model_sha256")
     if old_sha != new_sha:
         problems.append(f"generator {str(old_sha)[:12]} -> {str(new_sha)[:12]}")
+    defaults = EMConfig().to_json()  # fields a run of an older version did not have
     for key in FIXED_ON_RESUME:
-        old, new = saved["config"].get(key), run_info["config"].get(key)
+        old, new = saved["config"].get(key, defaults[key]), run_info["config"].get(key)
         if json.dumps(old) != json.dumps(new):
             problems.append(f"{key} {old!r} -> {new!r}")
     if problems:

@@ -11,7 +11,8 @@ checkpoint, and :meth:`TrajectoryGenerator.decode` always returns radians.
 
 The interface used by the metrics (``genrl_ros.metrics``) and the policy training:
 ``latent_dim``, ``prior`` ("normal" | "uniform"), ``sample_prior(n, generator)``,
-``decode(alpha)`` -> (n, T, J) radians, ``sample(n, generator)``, plus ``horizon``,
+``decode(alpha)`` -> (n, T, J) radians, ``sample(n, generator)``, ``infer_latent(tau)``
+(the inverse map, (n, T, J) -> (n, latent_dim)), plus ``horizon``,
 ``joint_names``, ``control_dt_s`` and ``task``.
 
 BatchNorm: ``decode`` runs the decoder in the module's current mode. Generators returned by
@@ -170,6 +171,12 @@ class TrajectoryGenerator(nn.Module):
         """n trajectories (n, T, J) in radians decoded from prior samples (no gradient)."""
         with torch.no_grad():
             return self.decode(self.sample_prior(n, generator))
+
+    def infer_latent(self, trajectories: torch.Tensor) -> torch.Tensor:
+        """The latent that best explains each trajectory (n, T, J) radians -> (n, latent_dim),
+        no gradient: the VAE's encoder mean, the InfoGAN's Q-network mean (the paper's
+        inverse maps); e.g. the targets of a policy warm start from demonstrations."""
+        raise NotImplementedError(f"{type(self).__name__} has no inverse map")
 
     # ------------------------------------------------------------------ description
     def model_config(self) -> dict[str, Any]:

@@ -154,6 +154,13 @@ class InfoGAN(TrajectoryGenerator):
         """D logits (n,) and Q means (n, latent_dim) of normalised trajectories (n, T*J)."""
         return self.discriminator(self.discriminator_input(flat))
 
+    def infer_latent(self, trajectories: torch.Tensor) -> torch.Tensor:
+        """The Q network's code mean for trajectories (n, T, J) radians, clipped to the
+        prior's support [-1, 1], (n, latent_dim), no gradient."""
+        with torch.no_grad():
+            flat = self.normalize(torch.as_tensor(trajectories, dtype=self.norm_mean.dtype))
+            return self.discriminate(flat)[1].clamp(-1.0, 1.0)
+
     @staticmethod
     def info_loss(alpha: torch.Tensor, q_mean: torch.Tensor) -> torch.Tensor:
         """-log Q(alpha | tau) of a unit-variance Gaussian, without the constant (batch mean)."""

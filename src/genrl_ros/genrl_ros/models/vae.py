@@ -93,6 +93,11 @@ class BetaVAE(TrajectoryGenerator):
         """(n, T, J) radians -> (mean, log_std) of the approximate posterior."""
         return self.encode_normalized(self.normalize(trajectories))
 
+    def infer_latent(self, trajectories: torch.Tensor) -> torch.Tensor:
+        """The encoder mean of q(alpha | tau) (n, latent_dim), no gradient."""
+        with torch.no_grad():
+            return self.encode(torch.as_tensor(trajectories, dtype=self.norm_mean.dtype))[0]
+
     def reconstruction_error(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         """Per-sample reconstruction term (n,) on normalised data (see module doc)."""
         squared = (x_hat - x).pow(2)

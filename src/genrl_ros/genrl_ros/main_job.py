@@ -97,6 +97,9 @@ class MainJobPreset:
     generator_file: str = "last.pt"
     #: export the policy to ONNX (the ROS latent-policy node's input)
     export_onnx: bool = True
+    #: start EM from the policy fitted to the demonstrations that reached their goal
+    #: (``genrl train-policy --warm-start``, em/warm_start.py); skipped if none did
+    warm_start: bool = True
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -274,12 +277,15 @@ def stage_eval(task: str, data: Path, model_dir: Path, out: Path, preset: MainJo
     return result
 
 
-def stage_policy(task: str, model_dir: Path, out: Path, preset: MainJobPreset, *, seed: int,
-                 threads: int) -> dict[str, Any]:
-    """EM policy training (``genrl train-policy``) into ``out``; continues from ``last.pt``
-    if an earlier call was interrupted."""
+def stage_policy(task: str, data: Path, model_dir: Path, out: Path, preset: MainJobPreset, *,
+                 seed: int, threads: int) -> dict[str, Any]:
+    """EM policy training (``genrl train-policy``, with ``--warm-start`` from the
+    demonstrations if the preset says so) into ``out``; continues from ``last.pt`` if an
+    earlier call was interrupted."""
+    from genrl_ros.data.dataset import TrajectoryDataset  # noqa: PLC0415
     from genrl_ros.em.config import EMConfig  # noqa: PLC0415
     from genrl_ros.em.trainer import train_em  # noqa: PLC0415 - torch, mujoco
+    from genrl_ros.em.warm_start import demonstration_pairs  # noqa: PLC0415
 
     generator, info = _load_generator(task, model_dir, preset)
     config = EMConfig.for_task(
@@ -288,6 +294,13 @@ def stage_policy(task: str, model_dir: Path, out: Path, preset: MainJobPreset, *
         minibatch_size=min(EMConfig().minibatch_size, preset.episodes_per_iteration),
         eval_goals=preset.eval_goals, seed=seed,
     )
+    pairs = None
+    if preset.warm_start:
+        try:
+            pairs = demonstration_pairs(generator, TrajectoryDataset.load(data),
+                                        config.warm_start_max_distance_for(task))
+        except ValueError as err:  # no demonstration reached its goal closely enough
+            _say(f"{task} policy: no warm start ({err})")
     resume = (out / "last.pt").is_file()
     if not resume:
         _clear(out)
@@ -295,7 +308,7 @@ def stage_policy(task: str, model_dir: Path, out: Path, preset: MainJobPreset, *
         generator, task, out, iterations=preset.iterations, config=config, model_info=info,
         resume=resume, nthread=threads, progress=True,
         export_onnx="dynamo" if preset.export_onnx else None,
-        log=lambda message: _say(f"{task} policy: {message}"),
+        log=lambda message: _say(f"{task} policy: {message}"), warm_start_pairs=pairs,
     )
 
 
@@ -356,7 +369,7 @@ def _stage_numbers(stage: str, result: dict[str, Any]) -> dict[str, Any]:
         "policy": ("iterations", "episodes", "median_distance_m", "mean_distance_m",
                    "success_rate", "success_radius_m", "eval_goals", "eval_rejected",
                    "eval_table_contact_steps", "table_contact_steps", "unsafe_contact_steps",
-                   "invalid_episodes", "final_reward_mean", "curve_png", "onnx"),
+                   "invalid_episodes", "final_reward_mean", "curve_png", "onnx", "warm_start"),
     }[stage]
     numbers = {k: result.get(k) for k in keys}
     if stage == "demos":
@@ -389,8 +402,8 @@ def run_task(task: str, out: Path, preset_name: str, preset: MainJobPreset, *, s
             result = stage_eval(task, dirs["demos"], dirs["model"], dirs["eval"], preset,
                                 seed=seed, threads=threads)
         else:
-            result = stage_policy(task, dirs["model"], dirs["policy"], preset, seed=seed,
-                                  threads=threads)
+            result = stage_policy(task, dirs["demos"], dirs["model"], dirs["policy"], preset,
+                                  seed=seed, threads=threads)
         seconds = time.perf_counter() - started
         numbers = _stage_numbers(stage, result)
         _finish_stage(task_dir, record, stage, numbers, seconds)
@@ -405,7 +418,8 @@ def _stage_description(stage: str, p: MainJobPreset) -> str:
         "model": f"beta-VAE N_alpha={p.latent_dim}, beta={p.beta}, {p.epochs} epochs",
         "eval": f"precision/recall n={p.pr_samples}, DwPR n={p.dwpr_n}, "
                 f"{p.safety_samples} prior samples simulated",
-        "policy": f"EM {p.iterations} iterations x {p.episodes_per_iteration} episodes, "
+        "policy": f"EM {p.iterations} iterations x {p.episodes_per_iteration} episodes"
+                  f"{' after a warm start from the demonstrations' if p.warm_start else ''}, "
                   f"evaluation on {p.eval_goals} goals",
     }[stage]
 
@@ -423,6 +437,17 @@ def _headline(stage: str, n: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- report
+
+
+def _warm_start_sentence(warm: dict[str, Any] | None) -> str:
+    if not warm:
+        return " EM started from the prior (no warm start)."
+    return (
+        f" EM started from the policy fitted to the {warm['pairs']} demonstrations that ended "
+        f"within {_f(warm['max_distance_m'], 3)} m of their goal (held-out median "
+        f"{_f(warm['eval_median_distance_m'], 4)} m, success rate "
+        f"{_f(warm['eval_success_rate'])} before EM)."
+    )
 
 
 def _f(value: Any, digits: int = 3) -> str:
@@ -512,7 +537,7 @@ def task_report(task: str, record: dict[str, Any], out: Path) -> list[str]:
         f"{p['iterations']} iterations x {s['episodes_per_iteration']} episodes = "
         f"{p['episodes']} training episodes; the deterministic policy (latent = policy mean) "
         f"evaluated on {p['eval_goals']} held-out goals, success within "
-        f"{_f(p['success_radius_m'], 2)} m.",
+        f"{_f(p['success_radius_m'], 2)} m." + _warm_start_sentence(p.get("warm_start")),
         "",
         "| median distance (m) | mean distance (m) | success rate | rejected (limits, workspace) "
         "| table-contact steps over training | in the evaluation | invalid training episodes "

@@ -50,6 +50,12 @@ def test_tiny_run_writes_every_stage_and_the_report(tiny_run, capsys):
         assert heading in report, heading
     assert f"{hockey['precision']:.3f}" in report
     assert f"{hockey['policy_median_distance_m']:.4f}" in report
+    job = json.loads((out / "hockey" / JOB_FILE).read_text())
+    warm = job["stages"]["policy"]["numbers"]["warm_start"]
+    if warm is None:  # none of the tiny set's demonstrations ended within 5 mm of its goal
+        assert "EM started from the prior (no warm start)" in report
+    else:
+        assert f"fitted to the {warm['pairs']} demonstrations that ended within 0.005 m" in report
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
     assert {Path(link).name for link in links} == {
         "coverage.png", "losses.png", "trajectories.png", "curve.png"
@@ -57,7 +63,6 @@ def test_tiny_run_writes_every_stage_and_the_report(tiny_run, capsys):
     for link in links:  # relative to the report, and real PNGs
         assert not Path(link).is_absolute()
         assert (out / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", link
-    job = json.loads((out / "hockey" / JOB_FILE).read_text())
     assert list(job["stages"]) == list(STAGES)
     assert (out / "hockey" / "policy" / "policy.pt").is_file()
     assert (out / "hockey" / "model" / "last.pt").is_file()

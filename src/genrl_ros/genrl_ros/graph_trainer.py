@@ -81,6 +81,14 @@ TRAINER_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "observation", "goal", "what the policy observes", choices=OBSERVATIONS, read_only=True
     ),
+    ParamSpec(
+        "warm_start_data",
+        "",
+        "demonstration dataset (genrl demos): before EM, fit the policy to the latents of the "
+        "demonstrations that reached their goal, like genrl train-policy --warm-start "
+        "(\"\" = no warm start)",
+        read_only=True,
+    ),
     _positive_int("iterations", 100, "EM iterations (N episodes each)"),
     ParamSpec("resume", False, "continue the run in out from its last.pt", read_only=True),
     ParamSpec("overwrite", False, "replace an existing run in out", read_only=True),
@@ -198,6 +206,7 @@ class TrainerSettings:
     model_path: str
     out: str
     observation: str
+    warm_start_data: str
     iterations: int
     resume: bool
     overwrite: bool
@@ -379,7 +388,9 @@ class GraphTrainer:
             RunRecorder,
             open_run_dir,
             run_info_of,
+            write_warm_start,
         )
+        from genrl_ros.em.warm_start import warm_start  # noqa: PLC0415
 
         self.settings = settings
         self.model_info = dict(model_info)
@@ -388,6 +399,16 @@ class GraphTrainer:
         run_info = run_info_of(
             generator, settings.task, settings.observation, settings.config, self.model_info
         )
+        pairs = None
+        if settings.warm_start_data:
+            from genrl_ros.data.dataset import TrajectoryDataset  # noqa: PLC0415
+            from genrl_ros.em.warm_start import demonstration_pairs  # noqa: PLC0415
+
+            pairs = demonstration_pairs(
+                generator, TrajectoryDataset.load(settings.warm_start_data),
+                settings.config.warm_start_max_distance_for(settings.task),
+            )
+        run_info["warm_start"] = pairs.describe() if pairs is not None else None
         checkpoint = open_run_dir(
             self.out, run_info, settings.iterations,
             resume=settings.resume, overwrite=settings.overwrite,
@@ -398,6 +419,9 @@ class GraphTrainer:
         )
         try:
             self.recorder = RunRecorder(self.out, self.trainer, run_info, checkpoint, log)
+            if checkpoint is None and pairs is not None:
+                # no held-out evaluation here: the simulator is behind the graph
+                write_warm_start(self.out, warm_start(self.trainer, pairs))
         except BaseException:
             self.trainer.close()
             raise

@@ -312,6 +312,10 @@ def test_tiny_em_run_improves_the_policy(generator):
 
 @pytest.fixture(scope="module")
 def shot_dataset(shots) -> TrajectoryDataset:
+    return make_shot_dataset(shots)
+
+
+def make_shot_dataset(shots: np.ndarray) -> TrajectoryDataset:
     """The 25 shots as simulated demonstrations: goal = where the puck ended, except 5 goals
     moved 0.3 m away (missed) and one shot marked unsafe (a blade-table contact)."""
     from sim_bridge.tasks import make_task

@@ -70,7 +70,7 @@ EM = _test_em()
 
 
 @pytest.fixture(scope="module")
-def generator():
+def shots() -> np.ndarray:
     from sim_bridge.experts.hockey import HockeyExpert, HockeyShot
 
     expert = HockeyExpert()
@@ -78,7 +78,12 @@ def generator():
             for v in np.linspace(0.4, 1.3, 5)]
     _, trajectories = expert.trajectories(grid)
     expert.executor.close()
-    return EM.PCAGenerator(trajectories, 2)
+    return trajectories
+
+
+@pytest.fixture(scope="module")
+def generator(shots):
+    return EM.PCAGenerator(shots, 2)
 
 
 def settings(out: Path, **overrides) -> TrainerSettings:
@@ -173,6 +178,33 @@ def test_graph_run_writes_the_run_of_train_policy(generator, tmp_path):
     for name in ("run.json", "last.pt", "policy.pt", "curve.png", "policy.onnx", "summary.json"):
         assert (out / name).is_file(), name
     assert json.loads((out / "run.json").read_text()) == json.loads((ref / "run.json").read_text())
+
+
+def test_graph_run_with_a_warm_start_matches_train_policy(generator, shots, tmp_path):
+    """warm_start_data: the same fit as genrl train-policy --warm-start, then the same run."""
+    from genrl_ros.data.dataset import TrajectoryDataset
+    from genrl_ros.em.warm_start import demonstration_pairs
+
+    EM.make_shot_dataset(shots).save(tmp_path / "demos")
+    s = settings(tmp_path / "graph", iterations=1, warm_start_data=str(tmp_path / "demos"))
+    pairs = demonstration_pairs(generator, TrajectoryDataset.load(tmp_path / "demos"), 0.005)
+    train_em(generator, "hockey", tmp_path / "embedded", iterations=1, config=s.config,
+             model_info={"model_sha256": "x"}, export_onnx=None, warm_start_pairs=pairs)
+    graph = MessageGraph(generator)
+    trainer = GraphTrainer(s, generator, {"model_sha256": "x"})
+    try:
+        drive(trainer, graph)
+    finally:
+        trainer.close()
+        graph.close()
+    out, ref = tmp_path / "graph", tmp_path / "embedded"
+    assert (out / "episodes.csv").read_text() == (ref / "episodes.csv").read_text()
+    assert json.loads((out / "run.json").read_text()) == json.loads((ref / "run.json").read_text())
+    assert json.loads((out / "run.json").read_text())["warm_start"]["pairs"] == 19
+    graph_fit = json.loads((out / "warm_start.json").read_text())
+    embedded_fit = json.loads((ref / "warm_start.json").read_text())
+    assert "eval_median_distance_m" not in graph_fit  # the embedded run also evaluates it
+    assert graph_fit == {k: v for k, v in embedded_fit.items() if not k.startswith("eval_")}
 
 
 def test_graph_run_resumes_after_an_interruption(generator, tmp_path):

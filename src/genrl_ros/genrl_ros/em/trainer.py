@@ -1098,8 +1098,7 @@ def train_em(
             evaluation = trainer.evaluate(evaluation_goals(trainer.task, config.eval_goals))
             stats["eval_median_distance_m"] = evaluation["median_distance_m"]
             stats["eval_success_rate"] = evaluation["success_rate"]
-            atomic_write_text(out / WARM_START_FILE,
-                              json.dumps(_finite(stats), indent=2, sort_keys=True) + "\n")
+            write_warm_start(out, stats)
             say(
                 f"warm start: {stats['pairs']} demonstrations, held-out median "
                 f"{stats['eval_median_distance_m']:.3f} m before EM"
@@ -1132,6 +1131,13 @@ def train_em(
         return run.finish(evaluation, model_info, export_onnx)
     finally:
         trainer.close()
+
+
+def write_warm_start(out: Path, stats: dict[str, Any]) -> Path:
+    """``warm_start.json``: what the warm start did (the run's summary repeats it)."""
+    atomic_write_text(out / WARM_START_FILE,
+                      json.dumps(_finite(stats), indent=2, sort_keys=True) + "\n")
+    return out / WARM_START_FILE
 
 
 def _finite(value: Any) -> Any:

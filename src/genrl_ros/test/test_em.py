@@ -382,6 +382,26 @@ def test_warm_start_fits_the_policy_to_the_demonstrations_that_reached_their_goa
         demonstration_pairs(generator, missed, 0.005)
 
 
+def test_warm_start_of_the_camera_policy_distils_the_fitted_goal_policy(generator, shot_dataset):
+    pairs = demonstration_pairs(generator, shot_dataset, 0.005)
+    config = EMConfig(seed=0, warm_start_epochs=400, warm_start_distill_steps=600)
+    trainer = EMTrainer(generator, "hockey", config, observation="image")
+    try:
+        before = trainer.policy(trainer.observe(pairs.goals_xy.astype(np.float64))[0])
+        stats = warm_start(trainer, pairs)
+        observation, _ = trainer.observe(pairs.goals_xy.astype(np.float64))
+        with torch.no_grad():
+            image_mean, image_std = trainer.policy(observation)
+            goal_mean, _ = trainer.q(torch.as_tensor(pairs.goals_xy))
+    finally:
+        trainer.close()
+    # the camera policy follows the goal-conditioned fit on the demonstrations' scenes
+    assert stats["distill_kl"] < 0.5
+    error = (image_mean - goal_mean).abs().mean()
+    assert float(error) < 0.3 * float((before[0].detach() - goal_mean).abs().mean())
+    torch.testing.assert_close(image_std.mean(), torch.tensor(0.25), atol=0.05, rtol=0)
+
+
 # ----------------------------------------------------------------------------- run directory
 
 

@@ -130,6 +130,9 @@ class EMConfig:
     #: (seed 0): std 1.0 lost the fit's advantage in the first iterations (0.33 m after the
     #: fit, 0.50 m after 10 iterations), 0.25 kept it (0.30 m, then 0.26 m after 20)
     warm_start_std: float = 0.25
+    #: image policy: gradient steps (at least) of its distillation from the fitted goal
+    #: policy on the pairs' scenes, in rounds of ``distill_epochs`` epochs
+    warm_start_distill_steps: int = 2000
 
     # ---- image policy (input remapping, Appendix A.1) -----------------------------------------
     #: epochs of the M-step distillation KL(q(.|goal) || pi(.|image)) over the image buffer
@@ -161,6 +164,7 @@ class EMConfig:
             "episodes_per_iteration", "latents_per_goal", "estep_epochs", "minibatch_size",
             "value_epochs", "distill_epochs", "distill_minibatch_size", "image_buffer_size",
             "image_size", "eval_goals", "checkpoint_every", "warm_start_epochs",
+            "warm_start_distill_steps",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

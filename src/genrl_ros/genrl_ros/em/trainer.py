@@ -953,6 +953,7 @@ class RunRecorder:
             say(f"resumed at iteration {trainer.iteration} ({trainer.episodes} episodes)")
         else:
             (out / EPISODES_FILE).unlink(missing_ok=True)
+            (out / WARM_START_FILE).unlink(missing_ok=True)  # of an attempt killed before it
         if self.curve:
             atomic_write_text(out / CURVE_FILE, csv_text(self.curve, list(self.curve[0])))
 

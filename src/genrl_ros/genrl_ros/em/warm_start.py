@@ -26,10 +26,6 @@ if TYPE_CHECKING:
     from genrl_ros.data.dataset import TrajectoryDataset
     from genrl_ros.em.trainer import EMTrainer
 
-#: rounds of the image policy's distillation (each ``EMConfig.distill_epochs`` epochs) after
-#: the goal policy's fit
-IMAGE_DISTILL_ROUNDS = 20
-
 
 @dataclass
 class WarmStartPairs:
@@ -121,20 +117,16 @@ def warm_start(trainer: EMTrainer, pairs: WarmStartPairs) -> dict[str, Any]:
             optimizer.step()
     with torch.no_grad():
         residual = (q(goals)[0] - targets).pow(2).mean(dim=0).sqrt()
-        log_std = float(np.log(config.warm_start_std))
-        head = q.head
-        if head.state_dependent_std:
-            head.log_std_head.weight.zero_()
-            head.log_std_head.bias.fill_(log_std)
-        else:
-            head.log_std.fill_(log_std)
+    _set_std(q, config.warm_start_std)
     if trainer.observation == "goal":
         trainer.policy.load_state_dict(q.state_dict())
         distill_kl = 0.0
     else:
-        trainer._add_to_buffer(pairs.goals_xy.astype(np.float64),
-                               trainer.camera.render_batch(pairs.goals_xy.astype(np.float64)))
-        for _ in range(IMAGE_DISTILL_ROUNDS):
+        _set_std(trainer.policy, config.warm_start_std)
+        goals_xy = pairs.goals_xy.astype(np.float64)
+        trainer._add_to_buffer(goals_xy, trainer.camera.render_batch(goals_xy))
+        steps_per_round = config.distill_epochs * -(-len(pairs) // config.distill_minibatch_size)
+        for _ in range(-(-config.warm_start_distill_steps // steps_per_round)):
             distill_kl = trainer.distill()
     return {
         "pairs": len(pairs),
@@ -145,3 +137,14 @@ def warm_start(trainer: EMTrainer, pairs: WarmStartPairs) -> dict[str, Any]:
         "fit_rms_residual": [round(float(v), 4) for v in residual],
         "distill_kl": float(distill_kl),
     }
+
+
+def _set_std(policy: torch.nn.Module, std: float) -> None:
+    """The same std for every latent dimension and observation."""
+    head = policy.head
+    with torch.no_grad():
+        if head.state_dependent_std:
+            head.log_std_head.weight.zero_()
+            head.log_std_head.bias.fill_(float(np.log(std)))
+        else:
+            head.log_std.fill_(float(np.log(std)))

@@ -109,7 +109,7 @@ def warm_start(trainer: EMTrainer, pairs: WarmStartPairs) -> dict[str, Any]:
     order_rng = torch.Generator().manual_seed(int(config.seed))
     for _ in range(config.warm_start_epochs):
         order = torch.randperm(len(pairs), generator=order_rng)
-        for index in order.split(config.minibatch_size * 4):
+        for index in order.split(config.minibatch_size * 4):  # 128 hockey, 256 basketball
             mean, _ = q(goals[index])
             loss = (mean - targets[index]).pow(2).sum(dim=1).mean()
             optimizer.zero_grad()

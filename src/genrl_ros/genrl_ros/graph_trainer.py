@@ -390,7 +390,7 @@ class GraphTrainer:
             run_info_of,
             write_warm_start,
         )
-        from genrl_ros.em.warm_start import warm_start  # noqa: PLC0415
+        from genrl_ros.em.warm_start import pairs_from_data, warm_start  # noqa: PLC0415
 
         self.settings = settings
         self.model_info = dict(model_info)
@@ -399,15 +399,8 @@ class GraphTrainer:
         run_info = run_info_of(
             generator, settings.task, settings.observation, settings.config, self.model_info
         )
-        pairs = None
-        if settings.warm_start_data:
-            from genrl_ros.data.dataset import TrajectoryDataset  # noqa: PLC0415
-            from genrl_ros.em.warm_start import demonstration_pairs  # noqa: PLC0415
-
-            pairs = demonstration_pairs(
-                generator, TrajectoryDataset.load(settings.warm_start_data),
-                settings.config.warm_start_max_distance_for(settings.task),
-            )
+        pairs = (pairs_from_data(generator, settings.warm_start_data, settings.config)
+                 if settings.warm_start_data else None)
         run_info["warm_start"] = pairs.describe() if pairs is not None else None
         checkpoint = open_run_dir(
             self.out, run_info, settings.iterations,

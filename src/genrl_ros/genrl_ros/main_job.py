@@ -282,10 +282,9 @@ def stage_policy(task: str, data: Path, model_dir: Path, out: Path, preset: Main
     """EM policy training (``genrl train-policy``, with ``--warm-start`` from the
     demonstrations if the preset says so) into ``out``; continues from ``last.pt`` if an
     earlier call was interrupted."""
-    from genrl_ros.data.dataset import TrajectoryDataset  # noqa: PLC0415
     from genrl_ros.em.config import EMConfig  # noqa: PLC0415
     from genrl_ros.em.trainer import train_em  # noqa: PLC0415 - torch, mujoco
-    from genrl_ros.em.warm_start import demonstration_pairs  # noqa: PLC0415
+    from genrl_ros.em.warm_start import pairs_from_data  # noqa: PLC0415
 
     generator, info = _load_generator(task, model_dir, preset)
     config = EMConfig.for_task(
@@ -297,8 +296,7 @@ def stage_policy(task: str, data: Path, model_dir: Path, out: Path, preset: Main
     pairs = None
     if preset.warm_start:
         try:
-            pairs = demonstration_pairs(generator, TrajectoryDataset.load(data),
-                                        config.warm_start_max_distance_for(task))
+            pairs = pairs_from_data(generator, data, config)
         except ValueError as err:  # no demonstration reached its goal closely enough
             _say(f"{task} policy: no warm start ({err})")
     resume = (out / "last.pt").is_file()

@@ -95,14 +95,10 @@ def run_train_policy(args: Any) -> dict[str, Any]:
     )
     pairs = None
     if getattr(args, "warm_start", None):
-        from genrl_ros.em.warm_start import demonstration_pairs  # noqa: PLC0415
-        from genrl_ros.train_model import load_training_data  # noqa: PLC0415
+        from genrl_ros.em.warm_start import pairs_from_data  # noqa: PLC0415
 
-        dataset, _ = load_training_data(data=args.warm_start)
-        pairs = demonstration_pairs(
-            generator, dataset, config.warm_start_max_distance_for(args.task)
-        )
-        _log(f"warm start from {len(pairs)} of {dataset.n_episodes} demonstrations "
+        pairs = pairs_from_data(generator, args.warm_start, config)
+        _log(f"warm start from {len(pairs)} of {pairs.n_demonstrations} demonstrations "
              f"({args.warm_start})")
     summary = train_em(
         generator,

@@ -16,6 +16,7 @@ fitted, then distilled into the camera policy on the rendered scenes of the pair
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ import torch
 
 if TYPE_CHECKING:
     from genrl_ros.data.dataset import TrajectoryDataset
+    from genrl_ros.em.config import EMConfig
     from genrl_ros.em.trainer import EMTrainer
 
 
@@ -84,6 +86,16 @@ def demonstration_pairs(
         max_distance_m=float(max_distance_m),
         n_demonstrations=int(dataset.n_episodes),
     )
+
+
+def pairs_from_data(generator: Any, data: str | os.PathLike[str], config: EMConfig) -> WarmStartPairs:
+    """:func:`demonstration_pairs` of the dataset directory ``data`` (``genrl demos``), within
+    the config's warm-start distance for the generator's task."""
+    from genrl_ros.train_model import load_training_data  # noqa: PLC0415
+
+    dataset, _ = load_training_data(data=str(data))  # names a missing directory
+    return demonstration_pairs(generator, dataset,
+                               config.warm_start_max_distance_for(str(generator.task)))
 
 
 def warm_start(trainer: EMTrainer, pairs: WarmStartPairs) -> dict[str, Any]:

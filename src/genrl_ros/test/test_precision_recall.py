@@ -355,3 +355,23 @@ def test_real_vs_real_ceiling_rows_and_size_check():
     assert all(0.0 <= r["precision"] <= 1.0 and 0.0 <= r["recall"] <= 1.0 for r in rows)
     with pytest.raises(ValueError, match="size 101"):
         real_vs_real(data, [101])
+
+
+def test_ceiling_falls_with_intrinsic_dimension_and_mle_recovers_it():
+    from genrl_ros.metrics.pr_ceiling import intrinsic_dimension_ceiling, mle_intrinsic_dimension
+
+    rows = intrinsic_dimension_ceiling([1, 16], 400, ambient_dim=50, seed=0)
+    by = {(r["dim"], r["distribution"]): r for r in rows}
+    for distribution in ("uniform", "normal"):
+        low, high = by[(1, distribution)], by[(16, distribution)]
+        assert low["precision"] > 0.95 and low["recall"] > 0.95
+        assert high["precision"] < low["precision"] - 0.05
+        assert high["recall"] < low["recall"] - 0.05
+    rng = np.random.default_rng(0)
+    for dim in (2, 6):
+        points = rng.uniform(size=(2000, dim)) @ rng.standard_normal((dim, 40))
+        assert abs(mle_intrinsic_dimension(points) - dim) < 0.25 * dim
+    with pytest.raises(ValueError, match="duplicate"):
+        mle_intrinsic_dimension(np.zeros((20, 3)))
+    with pytest.raises(ValueError, match="intrinsic dimensions must be >= 1"):
+        intrinsic_dimension_ceiling([0], 50)

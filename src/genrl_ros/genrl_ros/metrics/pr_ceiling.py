@@ -13,9 +13,17 @@ Note: ``genrl eval-model`` compares prior samples with n of the *training* traje
 would score 1 / 1 there; one that draws new trajectories from the data distribution scores
 the ceiling measured here.
 
-Command line (writes ``ceiling.json``, ``ceiling.csv`` and ``ceiling.png`` into ``--out``)::
+Why the ceiling is what it is: it falls with the intrinsic dimension of the data.
+:func:`intrinsic_dimension_ceiling` measures it on synthetic data of known dimension d (a
+uniform cube and a standard normal, linearly embedded in the trajectories' 483 dimensions),
+and :func:`mle_intrinsic_dimension` estimates d of a dataset (Levina and Bickel 2005, with
+MacKay and Ghahramani's averaging), so that a dataset's ceiling can be read against it.
 
-    python -m genrl_ros.metrics.pr_ceiling --data DATASET --sizes 2500 5000 7500 --out DIR
+Command line (writes ``ceiling.json``, ``ceiling.csv`` and ``ceiling.png`` into ``--out``;
+with ``--intrinsic-dims`` also ``ceiling_by_dimension.json/csv/png``)::
+
+    python -m genrl_ros.metrics.pr_ceiling --data DATASET --sizes 2500 5000 7500 --out DIR \
+        [--intrinsic-dims 1 2 4 6 8 12 16]
 """
 
 from __future__ import annotations
@@ -81,6 +89,91 @@ def real_vs_real(
     return rows
 
 
+def intrinsic_dimension_ceiling(
+    dims: Sequence[int],
+    n: int,
+    *,
+    ambient_dim: int = 483,
+    k: int = 3,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Precision/recall of two disjoint samples of n points of the same d-dimensional
+    distribution (uniform on the unit cube, and standard normal), each mapped linearly into
+    ``ambient_dim`` dimensions by one random Gaussian matrix per d: the ceiling of a perfect
+    generator on data of intrinsic dimension d. One row per (d, distribution) with ``dim``,
+    ``distribution``, ``precision``, ``recall``."""
+    if n <= k:
+        raise ValueError(f"n must be > k = {k}, got {n}")
+    rng = np.random.default_rng(seed)
+    rows: list[dict[str, Any]] = []
+    for dim in dims:
+        if int(dim) < 1:
+            raise ValueError(f"intrinsic dimensions must be >= 1, got {dim}")
+        embedding = rng.standard_normal((int(dim), ambient_dim))
+        for distribution in ("uniform", "normal"):
+            if distribution == "uniform":
+                points = rng.uniform(size=(2 * n, int(dim)))
+            else:
+                points = rng.standard_normal((2 * n, int(dim)))
+            points = points @ embedding
+            pr = precision_recall(points[:n], points[n:], k=k)
+            rows.append({"dim": int(dim), "distribution": distribution,
+                         "precision": float(pr.precision), "recall": float(pr.recall)})
+    return rows
+
+
+def mle_intrinsic_dimension(points: np.ndarray, k: int = 10) -> float:
+    """Maximum-likelihood intrinsic dimension of a point set (Levina and Bickel 2005) from
+    the distances to each point's k nearest neighbours, averaged over the points as the
+    inverse (MacKay and Ghahramani's correction). ``points``: (N, ...) with N > k; exact
+    neighbours, O(N^2) memory in chunks of 1024 rows."""
+    import torch  # noqa: PLC0415
+
+    x = torch.as_tensor(np.asarray(points, dtype=np.float64).reshape(len(points), -1))
+    n = x.shape[0]
+    if not 2 <= k < n:
+        raise ValueError(f"k must be in [2, {n - 1}] for {n} points, got {k}")
+    inverse_estimates = []
+    for start in range(0, n, 1024):
+        distance = torch.cdist(x[start : start + 1024], x)
+        rows = torch.arange(distance.shape[0])
+        distance[rows, rows + start] = float("inf")  # a point is not its own neighbour
+        knn = torch.topk(distance, k, dim=1, largest=False).values  # (B, k), ascending
+        if bool((knn[:, 0] <= 0).any()):
+            raise ValueError("duplicate points: the intrinsic dimension is undefined")
+        log_ratio = torch.log(knn[:, -1:] / knn[:, :-1])  # log(T_k / T_j), j < k
+        inverse_estimates.append(log_ratio.mean(dim=1))
+    return float(1.0 / torch.cat(inverse_estimates).mean())
+
+
+def plot_ceiling_by_dimension(
+    rows: Sequence[dict[str, Any]], path: Path, data_point: dict[str, float] | None = None
+) -> None:
+    """PNG: synthetic real-vs-real precision and recall against the intrinsic dimension,
+    with the dataset's (estimated dimension, measured ceiling) if given."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for distribution, style in (("uniform", "-"), ("normal", "--")):
+        part = [r for r in rows if r["distribution"] == distribution]
+        for key, marker in (("precision", "o"), ("recall", "s")):
+            ax.plot([r["dim"] for r in part], [r[key] for r in part], marker + style,
+                    alpha=0.7, label=f"{distribution} {key}")
+    if data_point is not None:
+        ax.plot([data_point["dim"]], [data_point["ceiling"]], "k*", ms=12,
+                label="dataset (MLE dim, real vs real)")
+    ax.axhline(0.9, color="grey", ls=":", lw=0.8)
+    ax.set_xlabel("intrinsic dimension d")
+    ax.set_ylabel("real vs real (k = 3)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_ceiling(rows: Sequence[dict[str, Any]], path: Path, title: str) -> None:
     """PNG: real-vs-real precision and recall against the set size n."""
     import matplotlib  # noqa: PLC0415
@@ -115,6 +208,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--sizes", type=int, nargs="+", required=True, help="set sizes n")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--intrinsic-dims", type=int, nargs="*", default=None, metavar="D",
+                        help="also measure the ceiling of synthetic data of these intrinsic "
+                        "dimensions (n = the largest --sizes) and estimate the dataset's")
     parser.add_argument("--out", required=True, help="output directory")
     args = parser.parse_args(argv)
     dataset = TrajectoryDataset.load(args.data)
@@ -123,9 +219,30 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = {"data": args.data, "n_safe": int(safe.shape[0]), "k": 3, "rows": rows}
-    atomic_write_text(out / "ceiling.json", json.dumps(result, indent=2))
     atomic_write_text(out / "ceiling.csv", csv_text(rows, ["n", "repeat", "precision", "recall", "seconds"]))
     plot_ceiling(rows, out / "ceiling.png", f"{args.data}: disjoint real subsets")
+    if args.intrinsic_dims:
+        n = max(args.sizes)
+        by_dim = intrinsic_dimension_ceiling(args.intrinsic_dims, n, ambient_dim=safe[0].size,
+                                             seed=args.seed)
+        for row in by_dim:
+            print(f"[pr-ceiling] d={row['dim']} {row['distribution']}: precision "
+                  f"{row['precision']:.3f} recall {row['recall']:.3f}", flush=True)
+        sample = safe[np.random.default_rng(args.seed).permutation(len(safe))[: 2 * n]]
+        dim = mle_intrinsic_dimension(sample)
+        largest = [r for r in rows if r["n"] == n]
+        ceiling = float(np.mean([(r["precision"] + r["recall"]) / 2 for r in largest]))
+        print(f"[pr-ceiling] dataset: MLE intrinsic dimension {dim:.1f} (k = 10, "
+              f"{len(sample)} trajectories), real vs real {ceiling:.3f} at n = {n}", flush=True)
+        result["intrinsic_dimension_mle"] = dim
+        result["ceiling_by_dimension"] = by_dim
+        atomic_write_text(out / "ceiling_by_dimension.json", json.dumps(
+            {"n": n, "dataset_dim_mle": dim, "dataset_ceiling": ceiling, "rows": by_dim}, indent=2))
+        atomic_write_text(out / "ceiling_by_dimension.csv",
+                          csv_text(by_dim, ["dim", "distribution", "precision", "recall"]))
+        plot_ceiling_by_dimension(by_dim, out / "ceiling_by_dimension.png",
+                                  {"dim": dim, "ceiling": ceiling})
+    atomic_write_text(out / "ceiling.json", json.dumps(result, indent=2))
     return result
 
 

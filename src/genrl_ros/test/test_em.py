@@ -497,6 +497,41 @@ def test_train_policy_command(shots, tmp_path, capsys):
     assert cli.main([*argv[:2], "basketball", *argv[3:-5], "--out", str(tmp_path / "b")]) == 2
     assert "does not match" in capsys.readouterr().err
 
+    # the latent search around the trained policy: never worse than the policy's own latents
+    from genrl_ros.em import latent_search
+
+    found = latent_search.main([
+        "--policy", str(out / "policy.pt"), "--model", str(model.parent), "--goals", "4",
+        "--iterations", "2", "--population", "6", "--elites", "2", "--out", str(tmp_path / "ls"),
+    ])
+    rows = _read_csv(tmp_path / "ls" / "latent_search.csv")
+    assert len(rows) == 4 and found["episodes"] == 4 * (1 + 2 * 6)
+    assert all(float(r["search_distance_m"]) <= float(r["policy_distance_m"]) for r in rows)
+    assert json.loads((tmp_path / "ls" / "latent_search.json").read_text())["goals"] == 4
+
+
+def test_latent_search_finds_better_latents_than_the_start():
+    from genrl_ros.em.latent_search import LatentSearchConfig, search_latents
+
+    goals = np.random.default_rng(0).uniform(-1, 1, size=(20, 2))
+    target = np.concatenate([goals, goals[:, :1] ** 2], axis=1)  # the best latent per goal
+    calls = []
+
+    def distance_of(goal_xy, latents):
+        calls.append(len(goal_xy))
+        distance = np.linalg.norm(latents - np.concatenate([goal_xy, goal_xy[:, :1] ** 2], 1), axis=1)
+        return np.where(latents[:, 0] > 1.5, np.inf, distance)  # a refused region
+
+    config = LatentSearchConfig(iterations=5, population=32, elites=8, init_std=0.5)
+    found = search_latents(np.zeros((20, 3)), goals, distance_of, config)
+    assert calls == [20] + [20 * 32] * 5
+    np.testing.assert_allclose(found["start_distance_m"], np.linalg.norm(target, axis=1), rtol=1e-5)
+    assert (found["best_distance_m"] <= found["start_distance_m"]).all()
+    assert np.median(found["best_distance_m"]) < 0.3 * np.median(found["start_distance_m"])
+    assert np.all(np.diff(found["median_by_iteration"]) <= 0)
+    with pytest.raises(ValueError, match="elites"):
+        LatentSearchConfig(population=4, elites=5)
+
 
 def test_train_policy_command_with_a_warm_start(shots, shot_dataset, tmp_path, capsys):
     model = _tiny_vae_checkpoint(tmp_path / "vae" / "best.pt", shots)

@@ -308,7 +308,18 @@ def _plot_bands(
     return path
 
 
+#: what the per-episode safety count (``table_contact_steps``) is, per task: the hockey
+#: blade on the table; in basketball, the arm or holder against the floor, the pedestal or
+#: itself (there is no table)
+CONTACT_LABELS = {"hockey": "table-contact steps", "basketball": "unsafe-contact steps"}
+
+
+def _contact_label(task: str) -> str:
+    return CONTACT_LABELS.get(task, "table-contact steps")
+
+
 def _markdown(config: CompareConfig, summaries: dict[str, dict[str, Any]], bin_episodes: int) -> str:
+    contacts = _contact_label(config.task)
     lines = [
         f"# GenRL vs PPO vs SAC, {config.task}: {config.episodes} training episodes per seed, "
         f"seeds {list(config.seeds)}",
@@ -316,10 +327,12 @@ def _markdown(config: CompareConfig, summaries: dict[str, dict[str, Any]], bin_e
         f"Final reward = mean training reward of the last {bin_episodes} episodes (mean +- std "
         f"over seeds); final median distance = over those episodes of all seeds; eval median "
         f"distance = deterministic policy on {config.eval_goals} held-out goals (mean over "
-        "seeds); table-contact steps = summed over all training episodes of all seeds.",
+        f"seeds); {contacts} = summed over all training episodes of all seeds"
+        + ("" if config.task == "hockey" else
+           " (the arm or the holder against the floor, the pedestal or itself)") + ".",
         "",
         "| method | final reward | final median distance (m) | eval median distance (m) | "
-        "table-contact steps (total) | per episode | episodes with contact | seconds per seed |",
+        f"{contacts} (total) | per episode | episodes with contact | seconds per seed |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for method, s in summaries.items():
@@ -332,7 +345,7 @@ def _markdown(config: CompareConfig, summaries: dict[str, dict[str, Any]], bin_e
             f"{s['table_contact_steps_per_episode']:.2f} | {s['episodes_with_table_contact']} | "
             f"{', '.join(f'{x:.0f}' for x in s['seconds_per_seed'])} |"
         )
-    lines += ["", f"![reward]({REWARD_PNG})", "", f"![table contacts]({CONTACTS_PNG})", ""]
+    lines += ["", f"![reward]({REWARD_PNG})", "", f"![{contacts}]({CONTACTS_PNG})", ""]
     return "\n".join(lines)
 
 
@@ -397,8 +410,9 @@ def compare(
         out / REWARD_PNG,
     )
     contacts_png = _plot_bands(
-        runs_by_method, "table_contact_steps", bin_episodes, "table-contact steps per episode",
-        f"{config.task}: table-contact steps per training episode", out / CONTACTS_PNG,
+        runs_by_method, "table_contact_steps", bin_episodes,
+        f"{_contact_label(config.task)} per episode",
+        f"{config.task}: {_contact_label(config.task)} per training episode", out / CONTACTS_PNG,
     )
     report = {
         "format": FORMAT,

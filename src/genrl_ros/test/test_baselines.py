@@ -192,6 +192,10 @@ def test_compare_command_end_to_end(shots, tmp_path, capsys):
         assert summary[f"{method}_final_reward"] <= 0.0
     for name in ("compare.json", "compare.md", "reward_vs_episodes.png", "table_contacts.png"):
         assert (out / name).stat().st_size > 0
+    assert "table-contact steps (total)" in (out / "compare.md").read_text()
+    from genrl_ros.compare import CONTACT_LABELS  # basketball has no table: it counts unsafe contacts
+
+    assert CONTACT_LABELS["basketball"] == "unsafe-contact steps"
     report = json.loads((out / "compare.json").read_text())
     assert report["demonstration_transitions"] == len(goals) * 69
     for method in ("genrl", "ppo", "sac"):

@@ -18,6 +18,7 @@ from sim_bridge.tasks.basketball import (
     RELEASE_STEP,
     RIM_Z_M,
     COMMAND_MIN_SCENE_CLEARANCE_M,
+    COMMAND_MIN_SELF_CLEARANCE_M,
     Basketball,
     rim_crossing_distance,
     rim_crossings,
@@ -316,3 +317,18 @@ def test_workspace_check_refuses_commands_into_the_pedestal_or_the_arm(task, exp
         assert not outcome.unsafe.any()
         with pytest.raises(TrajectoryError, match=f"episode {len(throws)}: commanded clearance"):
             checked.execute(batch, goals)
+
+
+def test_workspace_check_keeps_a_margin_between_the_links(task):
+    # a wind-up that bends the wrist (joint 6) until link 7 nearly touches link 4: commanded
+    # 0.03 mm apart the held pose touches in the simulation, 0.2 mm apart it does not
+    wind_up = np.array([-1.1447, -1.06, 0.0041, -0.2638, -0.016, 3.5425, -0.0017])
+    near, apart = _ramp_to(task, wind_up), _ramp_to(task, wind_up - [0, 0, 0, 0, 0, 0.0025, 0])
+    clearance = task.commanded_clearances(np.stack([near, apart]))[:, :, 1].min(axis=1)
+    assert 0.0 < clearance[0] < 1e-4 and 1e-4 < clearance[1] < COMMAND_MIN_SELF_CLEARANCE_M
+    with BatchExecutor(task) as unchecked:
+        outcome = unchecked.execute(np.stack([near, apart]), np.tile([2.0, 0.0], (2, 1)))
+    assert outcome.contact_steps_of("robot_self").tolist()[0] > 0
+    assert outcome.contact_steps_of("robot_self").tolist()[1] == 0
+    reasons = task.workspace_violations(np.stack([near, apart]))
+    assert all("between two arm links" in r and "margin of 1 mm" in r for r in reasons)

@@ -13,11 +13,13 @@ Note: ``genrl eval-model`` compares prior samples with n of the *training* traje
 would score 1 / 1 there; one that draws new trajectories from the data distribution scores
 the ceiling measured here.
 
-Why the ceiling is what it is: it falls with the intrinsic dimension of the data.
-:func:`intrinsic_dimension_ceiling` measures it on synthetic data of known dimension d (a
-uniform cube and a standard normal, linearly embedded in the trajectories' 483 dimensions),
-and :func:`mle_intrinsic_dimension` estimates d of a dataset (Levina and Bickel 2005, with
-MacKay and Ghahramani's averaging), so that a dataset's ceiling can be read against it.
+The ceiling of a smooth cloud of points falls with its intrinsic dimension d:
+:func:`intrinsic_dimension_ceiling` measures it on synthetic data of known d (a uniform cube
+and a standard normal, linearly embedded in the trajectories' 483 dimensions), and
+:func:`mle_intrinsic_dimension` estimates d of a dataset (Levina and Bickel 2005, with
+MacKay and Ghahramani's averaging), so that a dataset's ceiling can be compared with that of
+a cloud of its dimension. (The hockey and basketball demonstrations score well below what
+their estimated dimension predicts; see the README.)
 
 Command line (writes ``ceiling.json``, ``ceiling.csv`` and ``ceiling.png`` into ``--out``;
 with ``--intrinsic-dims`` also ``ceiling_by_dimension.json/csv/png``)::
@@ -126,7 +128,7 @@ def mle_intrinsic_dimension(points: np.ndarray, k: int = 10) -> float:
     """Maximum-likelihood intrinsic dimension of a point set (Levina and Bickel 2005) from
     the distances to each point's k nearest neighbours, averaged over the points as the
     inverse (MacKay and Ghahramani's correction). ``points``: (N, ...) with N > k; exact
-    neighbours, O(N^2) memory in chunks of 1024 rows."""
+    neighbours, distances computed 1024 rows at a time (1024 x N memory)."""
     import torch  # noqa: PLC0415
 
     x = torch.as_tensor(np.asarray(points, dtype=np.float64).reshape(len(points), -1))

@@ -83,7 +83,7 @@ AT_REST_SPEED_M_S = 0.02
 #: demonstrations never come within 5 cm of them
 COMMAND_MIN_SCENE_CLEARANCE_M = 0.02
 #: ... and two arm links (or the holder and a link) this far apart at every commanded pose
-#: (m). With 0 (overlaps only), three EM training episodes (of 3 runs) whose wind-up commanded
+#: (m). With 0 (overlaps only), three EM training episodes (in 2 runs) whose wind-up commanded
 #: link 7 within 0.03 mm of link 4 touched it for 1 or 2 control steps: the arm follows its
 #: commands with a lag, and that wind-up pose held still touches too (0.03 mm: 2 steps; 0.2 mm:
 #: none). 1 mm refuses 28 of 5000 basketball demonstrations (they come within 0.06 mm without

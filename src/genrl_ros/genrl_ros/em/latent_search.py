@@ -146,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--policy", required=True, help="policy.pt of a goal-policy run")
     parser.add_argument("--model", required=True, help="the generator it was trained on")
     parser.add_argument("--goals", type=int, default=200,
-                        help="the first N of the 500 held-out evaluation goals")
+                        help="the first N goals of the held-out evaluation stream (train-policy "
+                        "evaluates on the first 500)")
     parser.add_argument("--iterations", type=int, default=LatentSearchConfig.iterations)
     parser.add_argument("--population", type=int, default=LatentSearchConfig.population)
     parser.add_argument("--elites", type=int, default=LatentSearchConfig.elites)
@@ -156,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True, help="output directory")
     args = parser.parse_args(argv)
+    if args.goals < 1:
+        parser.error(f"--goals must be >= 1, got {args.goals}")
     config = LatentSearchConfig(iterations=args.iterations, population=args.population,
                                 elites=args.elites, init_std=args.init_std, seed=args.seed)
     torch.set_num_threads(args.threads)
@@ -167,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if generator.latent_dim != policy.latent_dim:
         raise SystemExit(f"{args.model}: latent_dim {generator.latent_dim}, the policy's is "
                          f"{policy.latent_dim}")
-    goals = evaluation_goals(task, max(args.goals, 1))[: args.goals]
+    goals = evaluation_goals(task, args.goals)
     with torch.no_grad():
         mean = policy(torch.as_tensor(goals, dtype=torch.float32))[0].numpy()
 

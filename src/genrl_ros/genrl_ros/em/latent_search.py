@@ -137,7 +137,13 @@ def _by_radius(goals: np.ndarray, values: dict[str, np.ndarray], width_m: float)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    from genrl_ros.em.trainer import SimulatedEpisodes, evaluation_goals, load_policy  # noqa: PLC0415
+    from genrl_ros.em.config import EMConfig  # noqa: PLC0415
+    from genrl_ros.em.trainer import (  # noqa: PLC0415
+        SimulatedEpisodes,
+        decode_latents,
+        evaluation_goals,
+        load_policy,
+    )
     from genrl_ros.models.checkpoint import load_generator  # noqa: PLC0415
     from genrl_ros.run_dir import atomic_write_text, csv_text  # noqa: PLC0415
     from sim_bridge.tasks import make_task  # noqa: PLC0415
@@ -174,9 +180,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with torch.no_grad():
         mean = policy(torch.as_tensor(goals, dtype=torch.float32))[0].numpy()
 
+    # as in training: latents beyond the prior's support (InfoGAN: U(-1, 1)) are clipped
+    latent_bound = EMConfig().latent_bound_for(generator.prior)
+
     def decode(latents: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return generator.decode(torch.as_tensor(latents)).numpy().astype(np.float64)
+        if latent_bound is not None:
+            latents = np.clip(latents, -latent_bound, latent_bound)
+        return decode_latents(generator, latents)
 
     episodes = SimulatedEpisodes(task, decode, nthread=args.threads,
                                  workspace_check=not args.no_workspace_check)

@@ -126,6 +126,13 @@ class Generator(Protocol):
     def decode(self, alpha: torch.Tensor) -> torch.Tensor: ...
 
 
+def decode_latents(generator: Generator, latents: np.ndarray) -> np.ndarray:
+    """tau = g(alpha) without gradient: latents (N, L) -> trajectories (N, T, 7) float64 (rad)."""
+    with torch.no_grad():
+        trajectories = generator.decode(torch.as_tensor(latents, dtype=torch.float32))
+    return trajectories.detach().cpu().numpy().astype(np.float64)
+
+
 def table_contact_steps(outcomes: EpisodeOutcomes) -> np.ndarray:
     """Per-episode safety measure (N,): ``blade_table`` steps (hockey), else the steps with
     an unsafe contact (basketball)."""
@@ -393,9 +400,7 @@ class EMTrainer:
 
     def decode(self, latents: np.ndarray) -> np.ndarray:
         """tau = g(alpha): (N, L) -> (N, T, 7) float64 radians (no clipping)."""
-        with torch.no_grad():
-            trajectories = self.generator.decode(torch.as_tensor(latents, dtype=torch.float32))
-        return trajectories.detach().cpu().numpy().astype(np.float64)
+        return decode_latents(self.generator, latents)
 
     def rewards_of(self, results: EpisodeResults) -> np.ndarray:
         """r_i (N,): the terminal rewards, ``invalid_reward`` for rejected trajectories."""

@@ -5,8 +5,9 @@
   [-pi/2, pi/2] from the x axis. The rim is 0.40 m above the floor (z = -0.40 m), radius
   0.15 m; the basket is a mocap body without collision geometry (it only shows the goal to
   the camera; a physical basket would add rim bounces the reward does not describe).
-- Ball: radius 6 cm, 200 g, hollow; bounces on the floor with a restitution of about 0.7
-  (0.63-0.76 depending on where the 2 ms steps fall in the impact, see basketball.xml).
+- Ball: radius 6 cm, 200 g, hollow; bounces on the floor with a restitution of 0.65-0.71
+  (growing with the impact speed; the contact's soft start keeps it from depending on where
+  the 2 ms steps fall in the impact, see basketball.xml).
   It starts in the holder on the flange, held by a weld equality ("grip") that opens after
   ``RELEASE_STEP`` = 54 control steps (t = 2.16 s): the rollout control column eq_active
   (``extra_controls``) is 1 for the physics steps before, 0 from then on. The release time is
@@ -40,12 +41,11 @@ Reach, measured (difference from the paper): the paper's baskets stand 1 to 8 m 
 the Panda's joint limits the fastest throw of the scripted expert (experts/basketball.py:
 shoulder, elbow and wrist at 85 % of their velocity limits, ``VELOCITY_MARGIN``: head-room for
 decoded trajectories) releases the ball from 2.1 m above the floor; its direct flight passes
-the rim height at most 1.87 m from the base, after one bounce at most 4.46 m, after two
-bounces at most 6.14 m (the calibration throws, strengths 0.2-1.0; at 95 % of the limits it
-was 2.02, 4.91 and 6.56 m). Solving 500 random goals with r in [1, 7] m (seed 1) put the ball
-within a median 0.000 m of the basket for r < 4.5 m, a median 0.01-0.03 m (p90 0.05-0.19 m)
-for r in 4.5-6 m, a median 0.15 m for r in 6-6.5 m and 0.67 m for r in 6.5-7 m, beyond the
-reach. The goal distribution therefore stops at 6.0 m, inside the largest reach; baskets
+the rim height at most 1.87 m from the base, after one bounce at most 4.52 m, after two
+bounces at most 6.08 m (the calibration throws, strengths 0.2-1.0). Solving 500 random goals
+with r in [1, 7] m (seed 1) put the ball within a median 0.001 m of the basket for r < 4.5 m
+(p90 <= 0.003 m), a median 0.004-0.005 m (p90 <= 0.010 m) for r in 4.5-6 m, a median 0.14 m
+for r in 6-6.5 m and 0.69 m for r in 6.5-7 m, beyond the reach. The goal distribution therefore stops at 6.0 m, inside the largest reach; baskets
 beyond 2 m are reached by bouncing the ball. Reproduce with
 
     PYTHONPATH=src/sim_bridge python -m sim_bridge.experts.basketball --goals 500 --seed 1 \

@@ -492,7 +492,7 @@ class GraphTrainer:
         """The result (one-episode EpisodeResults) of the current request. Completes the
         iteration (E-step, M-step, value fit, logs, checkpoint) after its N-th episode, the
         run (evaluation, final files) after the last evaluation episode."""
-        from genrl_ros.em.trainer import EpisodeResults  # noqa: PLC0415
+        from genrl_ros.em.trainer import EpisodeResults, evaluation_rows  # noqa: PLC0415
 
         expected = self.next_episode()
         if expected is None:
@@ -518,11 +518,12 @@ class GraphTrainer:
             return Progress("iteration", row=row)
         if len(self._results) < len(self._eval_goals):
             return None
-        evaluation = self.trainer.evaluation_summary(
-            self._eval_goals, EpisodeResults.concatenate(self._results)
-        )
+        results = EpisodeResults.concatenate(self._results)
         self.summary = self.recorder.finish(
-            evaluation, self.model_info, self.settings.onnx_exporter
+            self.trainer.evaluation_summary(self._eval_goals, results),
+            self.model_info,
+            self.settings.onnx_exporter,
+            evaluation_rows(self._eval_goals, results),
         )
         return Progress("complete", summary=self.summary)
 

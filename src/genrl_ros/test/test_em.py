@@ -27,6 +27,7 @@ from genrl_ros.em.config import EMConfig
 from genrl_ros.em.trainer import (
     CURVE_FILE,
     EPISODES_FILE,
+    EVAL_GOALS_FILE,
     LAST_FILE,
     EMTrainer,
     EpisodeBatch,
@@ -37,6 +38,7 @@ from genrl_ros.em.trainer import (
 from genrl_ros.em.warm_start import demonstration_pairs, warm_start
 from sim_bridge.arm import JOINT_NAMES
 from sim_bridge.executor import BatchExecutor
+from sim_bridge.tasks import make_task
 
 
 class PCAGenerator:
@@ -318,8 +320,6 @@ def shot_dataset(shots) -> TrajectoryDataset:
 def make_shot_dataset(shots: np.ndarray) -> TrajectoryDataset:
     """The 25 shots as simulated demonstrations: goal = where the puck ended, except 5 goals
     moved 0.3 m away (missed) and one shot marked unsafe (a blade-table contact)."""
-    from sim_bridge.tasks import make_task
-
     task = make_task("hockey")
     with BatchExecutor(task) as executor:
         outcome = executor.execute(shots, np.zeros((len(shots), 2)))
@@ -444,9 +444,18 @@ def test_resume_reproduces_the_uninterrupted_run(generator, tmp_path):
     for a, b in zip(curve, curve_full):
         assert {k: v for k, v in a.items() if k != "seconds"} == {
             k: v for k, v in b.items() if k != "seconds"}
-    assert json.loads((run / "eval.json").read_text()) == json.loads(
-        (tmp_path / "full" / "eval.json").read_text())
+    evaluation = json.loads((run / "eval.json").read_text())
+    assert evaluation == json.loads((tmp_path / "full" / "eval.json").read_text())
     assert (run / "curve.png").stat().st_size > 1000
+    # one row per held-out goal, in the order of the goals, agreeing with eval.json
+    per_goal = _read_csv(run / EVAL_GOALS_FILE)
+    goals = evaluation_goals(make_task("hockey"), evaluation["n_goals"])
+    assert len(per_goal) == evaluation["n_goals"]
+    np.testing.assert_allclose([[float(r["goal_x_m"]), float(r["goal_y_m"])] for r in per_goal],
+                               goals, atol=1e-6)
+    distance = [float(r["distance_m"]) if r["executed"] == "1" else np.inf for r in per_goal]
+    assert np.median(distance) == pytest.approx(evaluation["median_distance_m"], abs=1e-6)
+    assert sum(int(r["table_contact_steps"]) for r in per_goal) == evaluation["table_contact_steps"]
 
     # resuming with other settings is refused; more iterations are allowed
     with pytest.raises(ValueError, match="max_kl"):

@@ -175,6 +175,7 @@ def test_graph_run_writes_the_run_of_train_policy(generator, tmp_path):
         assert {k: v for k, v in a.items() if k != "seconds"} == {
             k: v for k, v in b.items() if k != "seconds"}
     assert json.loads((out / "eval.json").read_text()) == json.loads((ref / "eval.json").read_text())
+    assert (out / "eval_goals.csv").read_text() == (ref / "eval_goals.csv").read_text()
     for name in ("run.json", "last.pt", "policy.pt", "curve.png", "policy.onnx", "summary.json"):
         assert (out / name).is_file(), name
     assert json.loads((out / "run.json").read_text()) == json.loads((ref / "run.json").read_text())

@@ -106,6 +106,12 @@ EPISODES_FILE = "episodes.csv"
 CURVE_FILE = "curve.csv"
 CURVE_PNG = "curve.png"
 EVAL_FILE = "eval.json"
+#: one row per held-out evaluation goal (where the deterministic policy's episode ended)
+EVAL_GOALS_FILE = "eval_goals.csv"
+EVAL_GOALS_COLUMNS = [
+    "goal_x_m", "goal_y_m", "goal_radius_m", "executed", "distance_m", "reward",
+    "table_contact_steps", "unsafe_contact_steps",
+]
 SUMMARY_FILE = "summary.json"
 WARM_START_FILE = "warm_start.json"
 #: seed of the held-out evaluation goals (a stream separate from every training seed)
@@ -131,6 +137,28 @@ def decode_latents(generator: Generator, latents: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         trajectories = generator.decode(torch.as_tensor(latents, dtype=torch.float32))
     return trajectories.detach().cpu().numpy().astype(np.float64)
+
+
+def evaluation_rows(goals: np.ndarray, results: EpisodeResults) -> list[dict[str, Any]]:
+    """One row per evaluation goal (:data:`EVAL_GOALS_COLUMNS`); distance and reward are
+    empty for a trajectory refused before execution."""
+    goals = np.asarray(goals, dtype=np.float64).reshape(-1, 2)
+    if goals.shape[0] != len(results):
+        raise ValueError(f"{goals.shape[0]} goals but {len(results)} results")
+    rows = []
+    for i, (x, y) in enumerate(goals):
+        ran = bool(results.executed[i])
+        rows.append({
+            "goal_x_m": f"{x:.6f}",
+            "goal_y_m": f"{y:.6f}",
+            "goal_radius_m": f"{math.hypot(x, y):.6f}",
+            "executed": int(ran),
+            "distance_m": f"{results.distance_m[i]:.6f}" if ran else "",
+            "reward": f"{results.reward[i]:.6f}" if ran else "",
+            "table_contact_steps": int(results.table_contact_steps[i]),
+            "unsafe_contact_steps": int(results.unsafe_contact_steps[i]),
+        })
+    return rows
 
 
 def table_contact_steps(outcomes: EpisodeOutcomes) -> np.ndarray:
@@ -605,12 +633,16 @@ class EMTrainer:
         Rejected trajectories count as failures (distance +inf in the median and the success
         rate); ``mean_distance_m`` is over the executed episodes.
         """
+        return self.evaluation_summary(goals, self.evaluation_episodes(goals, chunk))
+
+    def evaluation_episodes(self, goals: np.ndarray, chunk: int = 250) -> EpisodeResults:
+        """The deterministic policy's episodes on goals (N, 2), in goal order."""
         goals = np.asarray(goals, dtype=np.float64).reshape(-1, 2)
         parts = []
         for begin in range(0, goals.shape[0], chunk):
             part = goals[begin:begin + chunk]
             parts.append(self.run_episodes(part, self.evaluation_latents(part, chunk)))
-        return self.evaluation_summary(goals, EpisodeResults.concatenate(parts))
+        return EpisodeResults.concatenate(parts)
 
     def evaluation_latents(self, goals: np.ndarray, chunk: int = 250) -> np.ndarray:
         """The deterministic policy's latents (the mean of pi) for goals (N, 2), (N, L)
@@ -986,12 +1018,20 @@ class RunRecorder:
         evaluation: dict[str, Any],
         model_info: dict[str, Any],
         export_onnx: str | None = "dynamo",
+        eval_rows: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """The final outputs of a complete run; returns the summary (``summary.json``)."""
+        """The final outputs of a complete run; returns the summary (``summary.json``).
+
+        :param evaluation: :meth:`EMTrainer.evaluation_summary` of the held-out goals.
+        :param eval_rows: :func:`evaluation_rows` of the same episodes, written to
+            ``eval_goals.csv``.
+        """
         trainer, out, curve = self.trainer, self.out, self.curve
         task, observation, prior = trainer.task.name, trainer.observation, trainer.generator.prior
         config = trainer.config
         atomic_write_text(out / EVAL_FILE, json.dumps(evaluation, indent=2, sort_keys=True) + "\n")
+        if eval_rows is not None:
+            atomic_write_text(out / EVAL_GOALS_FILE, csv_text(eval_rows, EVAL_GOALS_COLUMNS))
         save_policy(out / POLICY_FILE, trainer, model_info)
         plot_curve(curve, out / EPISODES_FILE, out / CURVE_PNG,
                    f"GenRL EM, {task}, {observation} policy")
@@ -1030,6 +1070,7 @@ class RunRecorder:
             "curve_csv": str(out / CURVE_FILE),
             "curve_png": str(out / CURVE_PNG),
             "episodes_csv": str(out / EPISODES_FILE),
+            "eval_goals_csv": str(out / EVAL_GOALS_FILE) if eval_rows is not None else None,
             "seed": config.seed,
             "warm_start": (json.loads((out / WARM_START_FILE).read_text())
                            if (out / WARM_START_FILE).exists() else None),
@@ -1133,8 +1174,10 @@ def train_em(
             return {"complete": False, "iterations": trainer.iteration, "episodes": trainer.episodes}
 
         say(f"evaluating on {config.eval_goals} held-out goals")
-        evaluation = trainer.evaluate(evaluation_goals(trainer.task, config.eval_goals))
-        return run.finish(evaluation, model_info, export_onnx)
+        goals = evaluation_goals(trainer.task, config.eval_goals)
+        results = trainer.evaluation_episodes(goals)
+        return run.finish(trainer.evaluation_summary(goals, results), model_info, export_onnx,
+                          evaluation_rows(goals, results))
     finally:
         trainer.close()
 

@@ -6,9 +6,11 @@ Every subcommand shares these options:
     print a one-line JSON summary as the last line of stdout (human output and progress go
     to stderr or come before it); without it a human summary is printed instead.
 ``--threads N``
-    CPU threads for torch (``torch.set_num_threads``), the BLAS/OpenMP libraries
-    (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``) and the simulator's
-    executor (passed on as ``args.threads``). Default 1.
+    CPU threads for torch (``torch.set_num_threads``), the OpenMP/MKL libraries
+    (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``) and the simulator's executor (passed on as
+    ``args.threads``). Default 1. numpy's OpenBLAS always gets one thread
+    (``OPENBLAS_NUM_THREADS=1``), so that a command's results do not depend on ``--threads``
+    through it.
 ``--config FILE``
     a ROS 2 parameter file (``node_name: ros__parameters: {...}``, the same files the launch
     files read); the parameters of the subcommand's node become the defaults of its options
@@ -40,7 +42,11 @@ from genrl_ros import __version__
 
 PROG = "genrl"
 
-THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+#: numpy's OpenBLAS always runs on one thread: with two, the hockey expert's batched IK
+#: differed in the last digits, which the contacts amplified (demonstrations of `genrl demos
+#: --threads 1` and `2` up to 4 mrad apart); its matrices are small, so nothing is lost
+NUMPY_BLAS_ENV_VARS = ("OPENBLAS_NUM_THREADS",)
 
 TASKS = ("hockey", "basketball")
 #: demonstration episodes of each `genrl run` preset (the same as genrl_ros.main_job.PRESETS;
@@ -146,9 +152,13 @@ def _emit_human(summary: dict, file: Any) -> None:
 
 
 def apply_threads(threads: int, import_torch: bool = False) -> None:
-    """Limit CPU threads: BLAS/OpenMP env vars, and torch if loaded (or ``import_torch``)."""
+    """Limit CPU threads: OpenMP/MKL env vars and torch if loaded (or ``import_torch``) to
+    ``threads``; numpy's OpenBLAS to one (:data:`NUMPY_BLAS_ENV_VARS`). Must run before
+    numpy is imported to take effect."""
     for name in THREAD_ENV_VARS:
         os.environ[name] = str(threads)
+    for name in NUMPY_BLAS_ENV_VARS:
+        os.environ[name] = "1"
     torch = sys.modules.get("torch")
     if torch is None and import_torch:
         import importlib.util  # noqa: PLC0415
@@ -174,7 +184,8 @@ def _common_options(parser: argparse.ArgumentParser, node: str) -> None:
         type=positive_int,
         default=1,
         metavar="N",
-        help="CPU threads for torch, BLAS/OpenMP and the simulator (default: %(default)s)",
+        help="CPU threads for torch, OpenMP/MKL and the simulator (numpy's OpenBLAS: always "
+        "1) (default: %(default)s)",
     )
     group.add_argument(
         "--config",

@@ -742,7 +742,7 @@ def _add_train_policy(subparsers: Any) -> None:
         "region), M-step (copy, or distillation into the camera policy), value fit. Writes\n"
         "OUT/episodes.csv (every episode, with table-contact steps), curve.csv/png (reward vs\n"
         "episodes), last.pt (atomic checkpoint, --resume), and at the end eval.json (held-out\n"
-        "goals), policy.pt, policy.onnx and summary.json.",
+        "goals; eval_goals.csv, one row per goal), policy.pt, policy.onnx and summary.json.",
     )
     parser.add_argument("--task", choices=TASKS, help="task (required)")
     parser.add_argument(

@@ -8,7 +8,8 @@ monitor to the executor, read the episode outcome) and hands the outcome back to
 :meth:`GraphTrainer.record` (:func:`episode_result_from_report`). After N episodes the
 trainer updates the policy (E-step, M-step, value fit: :meth:`EMTrainer.update`) and writes
 the run directory exactly as ``genrl train-policy`` does (:class:`RunRecorder`: episodes.csv,
-curve.csv, last.pt; at the end eval.json, policy.pt, curve.png, policy.onnx, summary.json).
+curve.csv, last.pt; at the end eval.json, eval_goals.csv, policy.pt, curve.png, policy.onnx,
+summary.json).
 When all iterations are done the deterministic policy is evaluated on the held-out goals,
 again through the graph.
 

@@ -9,7 +9,7 @@ run directory ``DIR`` receives (see :mod:`genrl_ros.em.trainer`): ``run.json``,
 steps, latent), ``curve.csv`` / ``curve.png`` (reward vs episodes), ``last.pt`` (training
 checkpoint, atomic, every ``--checkpoint-every`` iterations), and when the run is complete
 ``eval.json`` (final evaluation of the deterministic policy on ``--eval-goals`` held-out
-goals), ``policy.pt``, ``policy.onnx`` (for the ROS latent-policy node) and ``summary.json``.
+goals) with ``eval_goals.csv`` (one row per goal), ``policy.pt``, ``policy.onnx`` (for the ROS latent-policy node) and ``summary.json``.
 ``--resume`` continues a killed run from ``last.pt`` exactly.
 """
 

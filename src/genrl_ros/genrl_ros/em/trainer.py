@@ -38,8 +38,8 @@ them).
 (goal, reward, distance, executed, table-contact steps, latent), learning curve ``curve.csv``
 and ``curve.png`` (reward vs episodes), an atomic training checkpoint ``last.pt`` (policy, q,
 value, optimiser states, RNG states, iteration, episode counter, curve rows, goals of the image
-buffer), exact resume, the final evaluation on held-out goals (``eval.json``), the final
-policy ``policy.pt`` and its ONNX export ``policy.onnx``.
+buffer), exact resume, the final evaluation on held-out goals (``eval.json``; per goal
+``eval_goals.csv``), the final policy ``policy.pt`` and its ONNX export ``policy.onnx``.
 
 Exact resume: every random number comes from two generators saved in the checkpoint (numpy
 for goals, torch for latents and minibatch orders); the E-step's Adam starts fresh every

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from genrl_ros import cli
-from genrl_ros.main_job import JOB_FILE, PRESETS, STAGES, MainJobPreset
+from genrl_ros.main_job import JOB_FILE, PRESETS, STAGES, MainJobPreset, preset_for_task
 
 
 def run(argv: list[str]) -> int:
@@ -124,5 +124,14 @@ def test_presets_match_the_cli_and_validate():
         dataclasses.replace(PRESETS["tiny"], epochs=0)
     with pytest.raises(ValueError, match="generator_file"):
         MainJobPreset(episodes=10, expert_goals=2, demonstrations=2, generator_file="x.pt")
+    with pytest.raises(ValueError, match="preset lr must be > 0"):
+        dataclasses.replace(PRESETS["tiny"], lr=0.0)
+    # basketball's small run trains its VAE and policy as the README's basketball section does
+    small = PRESETS["small"]
+    assert preset_for_task("hockey", "small", small) == small
+    basketball = preset_for_task("basketball", "small", small)
+    assert (basketball.latent_dim, basketball.lr, basketball.epochs) == (6, 1e-3, 400)
+    assert basketball.episodes_per_iteration == 256 and basketball.episodes == small.episodes
+    assert preset_for_task("basketball", "tiny", PRESETS["tiny"]) == PRESETS["tiny"]
     run_help = cli._subparsers_by_name(cli.build_parser())["run"].format_help()
     assert "{small,paper}" in run_help and "tiny" not in run_help

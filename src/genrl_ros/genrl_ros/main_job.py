@@ -518,7 +518,8 @@ def task_report(task: str, record: dict[str, Any], out: Path) -> list[str]:
     lines += [
         "### 2. Generative model (beta-VAE)", "",
         f"N_alpha = {s['latent_dim']}, beta = {s['beta']}, {m['epochs']} epochs, batch "
-        f"{s['batch_size']}, learning rate {s['lr']:g}; {m['n_train']} trajectories for training, {m['n_heldout']} held out. "
+        f"{s['batch_size']}, learning rate {s['lr']:g}; {m['n_train']} trajectories for "
+        f"training, {m['n_heldout']} held out. "
         f"The evaluation and the policy use `{s['generator_file']}`.",
         "",
         "| held-out reconstruction RMSE, last epoch (rad) | best epoch (selection) | its held-out "

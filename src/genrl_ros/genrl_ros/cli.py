@@ -306,9 +306,11 @@ def _add_run(subparsers: Any) -> None:
         "OUT/summary.json; each stage in OUT/<task>/{demos,model,eval,policy}. The 'small'\n"
         "preset takes minutes on 2 cores; 'paper' uses the paper's sizes (40000\n"
         "demonstrations, 5000 VAE epochs, precision/recall n 15000, DwPR n 10000, 100 EM\n"
-        "iterations: many hours). The sizes are genrl_ros.main_job.PRESETS. --threads goes\n"
-        "to the simulator; torch runs on one thread (small networks). --resume skips the\n"
-        "finished stages of a run with the same settings.",
+        "iterations: many hours). The sizes are genrl_ros.main_job.PRESETS, with a task's\n"
+        "changes (TASK_PRESET_CHANGES: basketball's small run uses N_alpha 6, lr 1e-3, 400\n"
+        "epochs and 256 EM episodes per iteration). --threads goes to the simulator; torch\n"
+        "runs on one thread (small networks). --resume skips the finished stages of a run\n"
+        "with the same settings.",
     )
     parser.add_argument(
         "--task",

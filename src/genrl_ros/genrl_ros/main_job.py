@@ -27,7 +27,8 @@ other settings is refused unless ``--overwrite`` (which replaces only directorie
 ``job.json``).
 
 Sizes come from a :class:`MainJobPreset` (``small``: the default, minutes on 2 cores;
-``paper``: the paper's sizes, many hours; ``tiny``: seconds, for the tests).
+``paper``: the paper's sizes, many hours; ``tiny``: seconds, for the tests), with a task's
+changes (:data:`TASK_PRESET_CHANGES`: basketball's small run trains a larger VAE faster).
 """
 
 from __future__ import annotations

@@ -375,3 +375,28 @@ def test_ceiling_falls_with_intrinsic_dimension_and_mle_recovers_it():
         mle_intrinsic_dimension(np.zeros((20, 3)))
     with pytest.raises(ValueError, match="intrinsic dimensions must be >= 1"):
         intrinsic_dimension_ceiling([0], 50)
+
+
+def test_shaping_ceiling_many_families_lower_the_ceiling():
+    """Perturbations of one demonstration along one joint at a time (7 lines through one
+    point) score near 1 real vs real; the same lines around 60 demonstrations score clearly
+    lower, because each line then holds only a few points."""
+    from genrl_ros.metrics.pr_ceiling import shaping_ceiling
+    from sim_bridge.tasks import make_task
+
+    spec = make_task("hockey").trajectory_spec
+    rng = np.random.default_rng(0)
+    # smooth demonstrations well inside the limits: slow sines from the start pose
+    time_s = np.arange(spec.horizon) * spec.control_dt_s
+    rate, phase = rng.uniform(0.5, 1.5, (2, 60, 1, 7))
+    demos = spec.start_rad + 0.2 * (np.sin(rate * time_s[:, None] + phase) - np.sin(phase))
+    lines = {"max_joints": 1, "min_window_fraction": 1.0}
+    rows = shaping_ceiling(demos, "hockey", 600, seed=0, variants={
+        "one": (1, lines), "many": (None, lines)})
+    one, many = rows
+    assert (one["demonstrations"], many["demonstrations"]) == (1, 60)
+    assert one["precision"] > 0.95 and one["recall"] > 0.95
+    assert many["precision"] < one["precision"] - 0.05
+    assert many["recall"] < one["recall"] - 0.05
+    with pytest.raises(ValueError, match="n must be > k"):
+        shaping_ceiling(demos, "hockey", 3)

@@ -45,8 +45,9 @@ the rim height at most 1.87 m from the base, after one bounce at most 4.52 m, af
 bounces at most 6.08 m (the calibration throws, strengths 0.2-1.0). Solving 500 random goals
 with r in [1, 7] m (seed 1) put the ball within a median 0.001 m of the basket for r < 4.5 m
 (p90 <= 0.003 m), a median 0.004-0.005 m (p90 <= 0.010 m) for r in 4.5-6 m, a median 0.14 m
-for r in 6-6.5 m and 0.69 m for r in 6.5-7 m, beyond the reach. The goal distribution therefore stops at 6.0 m, inside the largest reach; baskets
-beyond 2 m are reached by bouncing the ball. Reproduce with
+for r in 6-6.5 m and 0.69 m for r in 6.5-7 m, beyond the reach. The goal distribution
+therefore stops at 6.0 m, inside the largest reach; baskets beyond 2 m are reached by
+bouncing the ball. Reproduce with
 
     PYTHONPATH=src/sim_bridge python -m sim_bridge.experts.basketball --goals 500 --seed 1 \
         --radius-max 7.0

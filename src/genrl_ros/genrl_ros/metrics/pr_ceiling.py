@@ -179,7 +179,8 @@ def shaping_ceiling(
         used = demos if count is None else demos[:count]
         if used.shape[0] == 0:
             raise ValueError(f"variant {name!r}: no demonstrations")
-        points, _ = perturb(used, spec, 2 * n, np.random.default_rng(seed), replace(base, **changes))
+        config = replace(base, **changes)
+        points, _ = perturb(used, spec, 2 * n, np.random.default_rng(seed), config)
         pr = precision_recall(points[:n], points[n:], k=k, on_duplicates="ignore")
         rows.append({"variant": name, "demonstrations": int(used.shape[0]),
                      "precision": float(pr.precision), "recall": float(pr.recall)})

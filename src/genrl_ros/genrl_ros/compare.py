@@ -312,6 +312,10 @@ def _plot_bands(
 #: blade on the table; in basketball, the arm or holder against the floor, the pedestal or
 #: itself (there is no table)
 CONTACT_LABELS = {"hockey": "table-contact steps", "basketball": "unsafe-contact steps"}
+#: ... and what it counts where the label does not say it
+CONTACT_COUNTED = {
+    "basketball": " (the arm or the holder against the floor, the pedestal or itself)",
+}
 
 
 def _contact_label(task: str) -> str:
@@ -328,8 +332,7 @@ def _markdown(config: CompareConfig, summaries: dict[str, dict[str, Any]], bin_e
         f"over seeds); final median distance = over those episodes of all seeds; eval median "
         f"distance = deterministic policy on {config.eval_goals} held-out goals (mean over "
         f"seeds); {contacts} = summed over all training episodes of all seeds"
-        + ("" if config.task == "hockey" else
-           " (the arm or the holder against the floor, the pedestal or itself)") + ".",
+        f"{CONTACT_COUNTED.get(config.task, '')}.",
         "",
         "| method | final reward | final median distance (m) | eval median distance (m) | "
         f"{contacts} (total) | per episode | episodes with contact | seconds per seed |",
@@ -409,10 +412,10 @@ def compare(
         f"{config.task}: reward vs episodes (mean +- std over seeds, {bin_episodes}-episode bins)",
         out / REWARD_PNG,
     )
+    contacts = _contact_label(config.task)
     contacts_png = _plot_bands(
-        runs_by_method, "table_contact_steps", bin_episodes,
-        f"{_contact_label(config.task)} per episode",
-        f"{config.task}: {_contact_label(config.task)} per training episode", out / CONTACTS_PNG,
+        runs_by_method, "table_contact_steps", bin_episodes, f"{contacts} per episode",
+        f"{config.task}: {contacts} per training episode", out / CONTACTS_PNG,
     )
     report = {
         "format": FORMAT,

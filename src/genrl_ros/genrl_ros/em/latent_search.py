@@ -140,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from genrl_ros.em.config import EMConfig  # noqa: PLC0415
     from genrl_ros.em.trainer import (  # noqa: PLC0415
         SimulatedEpisodes,
+        clip_to_bound,
         decode_latents,
         evaluation_goals,
         load_policy,
@@ -184,9 +185,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     latent_bound = EMConfig().latent_bound_for(generator.prior)
 
     def decode(latents: np.ndarray) -> np.ndarray:
-        if latent_bound is not None:
-            latents = np.clip(latents, -latent_bound, latent_bound)
-        return decode_latents(generator, latents)
+        return decode_latents(generator, clip_to_bound(latents, latent_bound))
 
     episodes = SimulatedEpisodes(task, decode, nthread=args.threads,
                                  workspace_check=not args.no_workspace_check)

@@ -132,6 +132,13 @@ class Generator(Protocol):
     def decode(self, alpha: torch.Tensor) -> torch.Tensor: ...
 
 
+def clip_to_bound(latents: np.ndarray, bound: float | None) -> np.ndarray:
+    """Latents (N, L) as float32, clipped to [-bound, bound] unless ``bound`` is None
+    (:meth:`EMConfig.latent_bound_for`: the InfoGAN's U(-1, 1) support)."""
+    latents = np.asarray(latents, dtype=np.float32)
+    return latents if bound is None else np.clip(latents, -bound, bound)
+
+
 def decode_latents(generator: Generator, latents: np.ndarray) -> np.ndarray:
     """tau = g(alpha) without gradient: latents (N, L) -> trajectories (N, T, 7) float64 (rad)."""
     with torch.no_grad():
@@ -421,10 +428,7 @@ class EMTrainer:
     def clip_latents(self, alpha: np.ndarray) -> np.ndarray:
         """The latents the generator decodes: clipped to ``latent_bound`` if any (part of the
         environment: the policy's samples are kept as drawn), (N, L) float32."""
-        alpha = np.asarray(alpha, dtype=np.float32)
-        if self.latent_bound is not None:
-            alpha = np.clip(alpha, -self.latent_bound, self.latent_bound)
-        return alpha
+        return clip_to_bound(alpha, self.latent_bound)
 
     def decode(self, latents: np.ndarray) -> np.ndarray:
         """tau = g(alpha): (N, L) -> (N, T, 7) float64 radians (no clipping)."""

@@ -279,6 +279,14 @@ def _add_demos(subparsers: Any) -> None:
         "demonstration margin (flagged in the dataset; default: keep only usable ones)",
     )
     parser.add_argument(
+        "--shaping",
+        choices=("windows", "gains"),
+        default="windows",
+        help="expert trajectory shaping: 'windows' adds bumps over random windows to 1-3 "
+        "random joints; 'gains' scales the velocities of joints 1, 2, 4, 6 by random "
+        "factors (a higher precision/recall ceiling; default: %(default)s)",
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing dataset / bag"
     )
     _require(parser, "task", "out")

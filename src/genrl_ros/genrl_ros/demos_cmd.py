@@ -165,11 +165,15 @@ def make_demos(
     threads: int,
     bag: Path | None = None,
     keep_unsafe: bool = False,
+    shaping: str = "windows",
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Generate, save and plot the demonstrations of one task; returns the summary."""
-    from sim_bridge.experts.demonstrations import generate_demonstrations
+    """Generate, save and plot the demonstrations of one task; returns the summary.
+
+    ``shaping``: the expert trajectory shaping design (``sim_bridge.experts.shaping``)."""
+    from sim_bridge.experts.demonstrations import expert_velocity_margin, generate_demonstrations
+    from sim_bridge.experts.shaping import ShapingConfig
     from sim_bridge.tasks import make_task
 
     out = Path(out)
@@ -187,6 +191,7 @@ def make_demos(
         nthread=threads,
         keep_unsafe=keep_unsafe,
         record_joint_states=bag is not None,
+        shaping=ShapingConfig(design=shaping, velocity_margin=expert_velocity_margin(task_name)),
         progress=progress,
     )
     seconds = time.perf_counter() - started
@@ -217,5 +222,6 @@ def run_demos(args: Namespace) -> dict[str, Any]:
         threads=args.threads,
         bag=Path(args.bag) if args.bag else None,
         keep_unsafe=args.keep_unsafe,
+        shaping=args.shaping,
         overwrite=args.overwrite,
     )

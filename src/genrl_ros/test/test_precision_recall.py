@@ -380,7 +380,8 @@ def test_ceiling_falls_with_intrinsic_dimension_and_mle_recovers_it():
 def test_shaping_ceiling_many_families_lower_the_ceiling():
     """Perturbations of one demonstration along one joint at a time (7 lines through one
     point) score near 1 real vs real; the same lines around 60 demonstrations score clearly
-    lower, because each line then holds only a few points."""
+    lower, because each line then holds only a few points. The gains design scores higher
+    than the random windows on the same demonstrations."""
     from genrl_ros.metrics.pr_ceiling import shaping_ceiling
     from sim_bridge.tasks import make_task
 
@@ -392,11 +393,16 @@ def test_shaping_ceiling_many_families_lower_the_ceiling():
     demos = spec.start_rad + 0.2 * (np.sin(rate * time_s[:, None] + phase) - np.sin(phase))
     lines = {"max_joints": 1, "min_window_fraction": 1.0}
     rows = shaping_ceiling(demos, "hockey", 600, seed=0, variants={
-        "one": (1, lines), "many": (None, lines)})
-    one, many = rows
+        "one": (1, lines), "many": (None, lines), "windows": (None, {}),
+        "gains": (None, {"design": "gains"})})
+    one, many, windows, gains = rows
     assert (one["demonstrations"], many["demonstrations"]) == (1, 60)
     assert one["precision"] > 0.95 and one["recall"] > 0.95
     assert many["precision"] < one["precision"] - 0.05
     assert many["recall"] < one["recall"] - 0.05
+    # the same 60 demonstrations: one 4-D family each (gains) against hundreds of small
+    # ones (1-3 random joints, random windows)
+    assert gains["precision"] > windows["precision"] + 0.05
+    assert gains["recall"] > windows["recall"] + 0.05
     with pytest.raises(ValueError, match="n must be > k"):
         shaping_ceiling(demos, "hockey", 3)

@@ -52,7 +52,8 @@ from genrl_ros.metrics.precision_recall import precision_recall
 
 #: :func:`shaping_ceiling`'s variants: name -> (demonstrations used (None: all), changes to
 #: the task's ShapingConfig). ``min_window_fraction`` 1 makes every bump span the whole
-#: trajectory, so that a joint's perturbation is a line (its height only).
+#: trajectory, so that a joint's perturbation is a line (its height only). The ``gains``
+#: design makes one family per demonstration (``sim_bridge.experts.shaping``).
 SHAPING_VARIANTS: dict[str, tuple[int | None, dict[str, Any]]] = {
     "as generated (all demonstrations, 1-3 joints)": (None, {}),
     "all demonstrations, 1 joint": (None, {"max_joints": 1}),
@@ -64,6 +65,9 @@ SHAPING_VARIANTS: dict[str, tuple[int | None, dict[str, Any]]] = {
     "1 demonstration, 1 joint": (1, {"max_joints": 1}),
     "1 demonstration, 1 joint, full-length bumps": (
         1, {"max_joints": 1, "min_window_fraction": 1.0}),
+    "all demonstrations, gains of joints 1, 2, 4, 6 (genrl demos --shaping gains)": (
+        None, {"design": "gains"}),
+    "10 demonstrations, gains of joints 1, 2, 4, 6": (10, {"design": "gains"}),
 }
 
 

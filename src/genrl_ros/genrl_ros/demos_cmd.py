@@ -172,8 +172,7 @@ def make_demos(
     """Generate, save and plot the demonstrations of one task; returns the summary.
 
     ``shaping``: the expert trajectory shaping design (``sim_bridge.experts.shaping``)."""
-    from sim_bridge.experts.demonstrations import expert_velocity_margin, generate_demonstrations
-    from sim_bridge.experts.shaping import ShapingConfig
+    from sim_bridge.experts.demonstrations import generate_demonstrations, task_shaping
     from sim_bridge.tasks import make_task
 
     out = Path(out)
@@ -191,7 +190,7 @@ def make_demos(
         nthread=threads,
         keep_unsafe=keep_unsafe,
         record_joint_states=bag is not None,
-        shaping=ShapingConfig(design=shaping, velocity_margin=expert_velocity_margin(task_name)),
+        shaping=task_shaping(task_name, shaping),
         progress=progress,
     )
     seconds = time.perf_counter() - started

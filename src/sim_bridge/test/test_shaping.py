@@ -64,3 +64,14 @@ def test_bad_shaping_configs_are_refused(spec, demos):
         ShapingConfig(design=GAINS, joints=())
     with pytest.raises(ValueError, match=r"outside the arm's 7 joints"):
         perturb(demos, spec, 3, np.random.default_rng(0), ShapingConfig(design=GAINS, joints=(7,)))
+
+
+def test_task_shaping_uses_each_tasks_margins():
+    from sim_bridge.experts.demonstrations import task_shaping
+
+    hockey, basketball = task_shaping("hockey", GAINS), task_shaping("basketball", GAINS)
+    assert (hockey.velocity_margin, hockey.gain_range) == (0.95, 0.1)
+    assert (basketball.velocity_margin, basketball.gain_range) == (0.85, 0.3)
+    assert task_shaping("hockey").design == "windows"
+    with pytest.raises(ValueError, match="no scripted expert"):
+        task_shaping("pong")

@@ -65,7 +65,7 @@ SHAPING_VARIANTS: dict[str, tuple[int | None, dict[str, Any]]] = {
     "1 demonstration, 1 joint": (1, {"max_joints": 1}),
     "1 demonstration, 1 joint, full-length bumps": (
         1, {"max_joints": 1, "min_window_fraction": 1.0}),
-    "all demonstrations, gains of joints 1, 2, 4, 6 (genrl demos --shaping gains)": (
+    "all demonstrations, gains of joints 1, 2, 4, 6 (--shaping gains)": (
         None, {"design": "gains"}),
     "10 demonstrations, gains of joints 1, 2, 4, 6": (10, {"design": "gains"}),
 }
@@ -169,15 +169,15 @@ def shaping_ceiling(
     ``demonstrations``, ``precision``, ``recall``."""
     from dataclasses import replace  # noqa: PLC0415
 
-    from sim_bridge.experts.demonstrations import expert_velocity_margin  # noqa: PLC0415
-    from sim_bridge.experts.shaping import ShapingConfig, perturb  # noqa: PLC0415
+    from sim_bridge.experts.demonstrations import task_shaping  # noqa: PLC0415
+    from sim_bridge.experts.shaping import perturb  # noqa: PLC0415
     from sim_bridge.tasks import make_task  # noqa: PLC0415
 
     if n <= k:
         raise ValueError(f"n must be > k = {k}, got {n}")
     demos = np.asarray(demonstrations, dtype=np.float64)
     spec = make_task(task).trajectory_spec
-    base = ShapingConfig(velocity_margin=expert_velocity_margin(task))  # as `genrl demos`
+    base = task_shaping(task)  # as `genrl demos`
     rows: list[dict[str, Any]] = []
     for name, (count, changes) in (variants or SHAPING_VARIANTS).items():
         used = demos if count is None else demos[:count]

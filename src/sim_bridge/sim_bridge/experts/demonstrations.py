@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from sim_bridge.executor import BatchExecutor, EpisodeOutcomes
-from sim_bridge.experts.shaping import ShapingConfig, perturb
+from sim_bridge.experts.shaping import WINDOWS, ShapingConfig, perturb
 from sim_bridge.tasks import make_task
 
 
@@ -49,6 +49,22 @@ def expert_velocity_margin(task_name: str) -> float:
     else:
         raise ValueError(f"no scripted expert for task {task_name!r}")
     return float(VELOCITY_MARGIN)
+
+
+def task_shaping(task_name: str, design: str = WINDOWS) -> ShapingConfig:
+    """The expert trajectory shaping of ``genrl demos`` for a task: within the expert's
+    velocity margin, and for the ``gains`` design with the task's ``SHAPING_GAIN_RANGE``."""
+    if task_name == "hockey":
+        from sim_bridge.experts.hockey import SHAPING_GAIN_RANGE
+    elif task_name == "basketball":
+        from sim_bridge.experts.basketball import SHAPING_GAIN_RANGE
+    else:
+        raise ValueError(f"no scripted expert for task {task_name!r}")
+    return ShapingConfig(
+        design=design,
+        velocity_margin=expert_velocity_margin(task_name),
+        gain_range=float(SHAPING_GAIN_RANGE),
+    )
 
 
 def as_stored(trajectories: np.ndarray) -> np.ndarray:
@@ -162,11 +178,11 @@ def generate_demonstrations(
 ) -> DemonstrationSet:
     """Solve, perturb and execute demonstrations of a task (see the module docstring).
 
-    ``shaping`` None: the default perturbations, within the expert's velocity margin."""
+    ``shaping`` None: the task's default perturbations (:func:`task_shaping`)."""
     if n_episodes < 1 or expert_goals < 1 or demonstrations < 1:
         raise ValueError("n_episodes, expert_goals and demonstrations must be >= 1")
     if shaping is None:
-        shaping = ShapingConfig(velocity_margin=expert_velocity_margin(task_name))
+        shaping = task_shaping(task_name)
     rng = np.random.default_rng(seed)
     task = make_task(task_name)
     with BatchExecutor(task, nthread=nthread) as executor:

@@ -10,7 +10,9 @@ Two designs; for each new trajectory a demonstration is picked at random, then
 - ``gains`` (:data:`GAINS`): the same ``joints`` every time (by default the ones that set a
   shot's or throw's direction and strength, Panda joints 1, 2, 4 and 6) have their whole
   velocity profile multiplied by 1 + U(-``gain_range``, ``gain_range``), each its own
-  factor: a faster or slower swing, a wider or narrower turn.
+  factor: a faster or slower swing, a wider or narrower turn (``genrl demos`` takes each
+  task's ``SHAPING_GAIN_RANGE``: 10 % for hockey, whose blade passes 15 mm above the
+  table, 30 % for basketball).
 
 Why two: ``windows`` makes every demonstration x joint subset x window a family of its own
 (63 joint subsets of 1-3 joints, each bump with a start and a width), so two halves of such

@@ -75,3 +75,23 @@ def test_task_shaping_uses_each_tasks_margins():
     assert task_shaping("hockey").design == "windows"
     with pytest.raises(ValueError, match="no scripted expert"):
         task_shaping("pong")
+
+
+def test_demonstrations_with_gains():
+    """A small real data set: simulated, and its perturbed episodes move only the gains'
+    joints of the demonstration they come from."""
+    from sim_bridge.experts.demonstrations import generate_demonstrations, task_shaping
+
+    demos = generate_demonstrations(
+        "hockey", 10, seed=0, expert_goals=3, demonstrations=3,
+        shaping=task_shaping("hockey", GAINS), progress=False,
+    )
+    assert demos.settings["shaping"]["design"] == GAINS
+    assert demos.settings["shaping"]["gain_range"] == 0.1
+    expert = demos.trajectories[demos.is_expert]
+    assert expert.shape[0] == 3 and demos.trajectories.shape[0] == 10
+    assert demos.outcomes.safe.all()
+    for trajectory in demos.trajectories[~demos.is_expert]:
+        source = np.abs(expert - trajectory).max(axis=(1, 2)).argmin()
+        moved = np.abs(expert[source] - trajectory).max(axis=0) > 1e-5
+        assert moved[[2, 4, 6]].sum() == 0 and moved.any()

@@ -64,6 +64,8 @@ def test_bad_shaping_configs_are_refused(spec, demos):
         ShapingConfig(design=GAINS, joints=())
     with pytest.raises(ValueError, match=r"outside the arm's 7 joints"):
         perturb(demos, spec, 3, np.random.default_rng(0), ShapingConfig(design=GAINS, joints=(7,)))
+    with pytest.raises(ValueError, match=r"outside the arm's 7 joints"):
+        perturb(demos, spec, 3, np.random.default_rng(0), ShapingConfig(design=GAINS, joints=(-1,)))
 
 
 def test_task_shaping_uses_each_tasks_margins():

@@ -58,7 +58,8 @@ VELOCITY_MARGIN = 0.95  # expert joint velocities stay below 95 % of the limits
 #: ``genrl demos --shaping gains``: joint speeds x (1 +- up to 10 %). The blade passes the
 #: puck 15 mm above the table, and scaling the arm joints' speeds moves that path: with
 #: +-30 % only 57 % of perturbed shots were usable and 12 % of the pucks ended in the goal
-#: region; with +-10 %, 83 % and 55 % (600 shots each; the random windows: 71 % and 63 %).
+#: region; with +-10 %, 83 % and 55 % (600 shots each; the windows design's data sets:
+#: 71-77 % usable, 63-64 % in the goal region).
 SHAPING_GAIN_RANGE = 0.1
 STICK_LENGTH_M = 0.47 + 0.107  # blade centre to wrist (link7) axis
 STROKE_TILT_SHARE = 0.65  # fraction of the stroke made by swinging the stick

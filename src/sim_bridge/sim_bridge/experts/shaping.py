@@ -96,7 +96,7 @@ def perturb(
     out = np.empty((n, horizon, joints))
     steps = np.arange(horizon)
     min_window = max(2, int(config.min_window_fraction * horizon))
-    if config.design == GAINS and max(config.joints) >= joints:
+    if config.design == GAINS and not all(0 <= j < joints for j in config.joints):
         raise ValueError(f"shaping joints {config.joints} outside the arm's {joints} joints")
     for i, d in enumerate(source):
         bump = np.zeros((horizon, joints))

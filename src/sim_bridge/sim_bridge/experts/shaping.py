@@ -102,7 +102,8 @@ def perturb(
         bump = np.zeros((horizon, joints))
         if config.design == GAINS:
             for j in config.joints:
-                bump[:, j] = rng.uniform(-config.gain_range, config.gain_range) * velocities[d, :, j]
+                change = rng.uniform(-config.gain_range, config.gain_range)
+                bump[:, j] = change * velocities[d, :, j]
         else:
             count = rng.integers(1, config.max_joints + 1)
             for j in rng.choice(joints, size=count, replace=False):

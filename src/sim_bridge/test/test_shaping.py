@@ -72,7 +72,7 @@ def test_task_shaping_uses_each_tasks_margins():
     from sim_bridge.experts.demonstrations import task_shaping
 
     hockey, basketball = task_shaping("hockey", GAINS), task_shaping("basketball", GAINS)
-    assert (hockey.velocity_margin, hockey.gain_range) == (0.95, 0.1)
+    assert (hockey.velocity_margin, hockey.gain_range) == (0.95, 0.15)
     assert (basketball.velocity_margin, basketball.gain_range) == (0.85, 0.3)
     assert task_shaping("hockey").design == "windows"
     with pytest.raises(ValueError, match="no scripted expert"):
@@ -89,7 +89,7 @@ def test_demonstrations_with_gains():
         shaping=task_shaping("hockey", GAINS), progress=False,
     )
     assert demos.settings["shaping"]["design"] == GAINS
-    assert demos.settings["shaping"]["gain_range"] == 0.1
+    assert demos.settings["shaping"]["gain_range"] == 0.15
     expert = demos.trajectories[demos.is_expert]
     assert expert.shape[0] == 3 and demos.trajectories.shape[0] == 10
     assert demos.outcomes.safe.all()

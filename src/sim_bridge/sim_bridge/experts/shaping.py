@@ -11,7 +11,7 @@ Two designs; for each new trajectory a demonstration is picked at random, then
   shot's or throw's direction and strength, Panda joints 1, 2, 4 and 6) have their whole
   velocity profile multiplied by 1 + U(-``gain_range``, ``gain_range``), each its own
   factor: a faster or slower swing, a wider or narrower turn (``genrl demos`` takes each
-  task's ``SHAPING_GAIN_RANGE``: 10 % for hockey, whose blade passes 15 mm above the
+  task's ``SHAPING_GAIN_RANGE``: 15 % for hockey, whose blade passes 15 mm above the
   table, 30 % for basketball).
 
 Why two: ``windows`` makes every demonstration x joint subset x window a family of its own

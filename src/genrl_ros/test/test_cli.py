@@ -223,6 +223,7 @@ def test_demos_defaults_and_threads(fake_impl, tmp_path):
     args = fake_impl["demos"]
     assert (args.task, args.episodes, args.seed, args.bag) == ("basketball", 1000, 0, None)
     assert (args.expert_goals, args.demonstrations, args.threads) == (500, 200, 2)
+    assert args.shaping == "windows"
     assert fake_impl["env_threads"] == "2"
     assert all(os.environ[name] == "2" for name in THREAD_VARS)
     assert os.environ["OPENBLAS_NUM_THREADS"] == "1"  # numpy's BLAS: results independent of --threads
@@ -388,11 +389,14 @@ def test_repository_demos_config(fake_impl, tmp_path):
     if not config.is_file():
         pytest.skip("not a source checkout")
     params = load_ros_params(config, "genrl_demos")
-    assert params == {"episodes": 1000, "seed": 0, "expert_goals": 500, "demonstrations": 200}
-    argv = ["demos", "--config", str(config), "--task", "hockey", "--out", str(tmp_path)]
+    assert params == {"episodes": 1000, "seed": 0, "expert_goals": 500, "demonstrations": 200,
+                      "shaping": "windows"}
+    argv = ["demos", "--config", str(config), "--task", "hockey", "--out", str(tmp_path),
+            "--shaping", "gains"]
     assert run_main(argv) == 0
     args = fake_impl["demos"]
     assert (args.episodes, args.seed, args.expert_goals, args.demonstrations) == (1000, 0, 500, 200)
+    assert args.shaping == "gains"  # the command line wins
 
 
 def test_config_sets_defaults_and_command_line_wins(fake_impl, tmp_path):

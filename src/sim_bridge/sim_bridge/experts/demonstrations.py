@@ -17,6 +17,7 @@ outcome records where the puck or ball really went.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -26,44 +27,39 @@ from sim_bridge.experts.shaping import WINDOWS, ShapingConfig, perturb
 from sim_bridge.tasks import make_task
 
 
+#: each task's scripted expert: its module (imported on first use) and class
+EXPERTS = {
+    "hockey": ("sim_bridge.experts.hockey", "HockeyExpert"),
+    "basketball": ("sim_bridge.experts.basketball", "BasketballExpert"),
+}
+
+
+def _expert_module(task_name: str):
+    if task_name not in EXPERTS:
+        raise ValueError(f"no scripted expert for task {task_name!r}")
+    return importlib.import_module(EXPERTS[task_name][0])
+
+
 def make_expert(executor: BatchExecutor):
     """The scripted expert of the executor's task."""
-    if executor.task.name == "hockey":
-        from sim_bridge.experts.hockey import HockeyExpert
-
-        return HockeyExpert(executor)
-    if executor.task.name == "basketball":
-        from sim_bridge.experts.basketball import BasketballExpert
-
-        return BasketballExpert(executor)
-    raise ValueError(f"no scripted expert for task {executor.task.name!r}")
+    name = executor.task.name
+    return getattr(_expert_module(name), EXPERTS[name][1])(executor)
 
 
 def expert_velocity_margin(task_name: str) -> float:
     """Fraction of the joint velocity limits the task's expert stays below (its module's
     ``VELOCITY_MARGIN``); perturbed demonstrations keep the same margin."""
-    if task_name == "hockey":
-        from sim_bridge.experts.hockey import VELOCITY_MARGIN
-    elif task_name == "basketball":
-        from sim_bridge.experts.basketball import VELOCITY_MARGIN
-    else:
-        raise ValueError(f"no scripted expert for task {task_name!r}")
-    return float(VELOCITY_MARGIN)
+    return float(_expert_module(task_name).VELOCITY_MARGIN)
 
 
 def task_shaping(task_name: str, design: str = WINDOWS) -> ShapingConfig:
     """The expert trajectory shaping of ``genrl demos`` for a task: within the expert's
     velocity margin, and for the ``gains`` design with the task's ``SHAPING_GAIN_RANGE``."""
-    if task_name == "hockey":
-        from sim_bridge.experts.hockey import SHAPING_GAIN_RANGE
-    elif task_name == "basketball":
-        from sim_bridge.experts.basketball import SHAPING_GAIN_RANGE
-    else:
-        raise ValueError(f"no scripted expert for task {task_name!r}")
+    module = _expert_module(task_name)
     return ShapingConfig(
         design=design,
-        velocity_margin=expert_velocity_margin(task_name),
-        gain_range=float(SHAPING_GAIN_RANGE),
+        velocity_margin=float(module.VELOCITY_MARGIN),
+        gain_range=float(module.SHAPING_GAIN_RANGE),
     )
 
 
